@@ -1,0 +1,281 @@
+//! `castellan client ...`
+
+use clap::{ArgMatches, Subcommand};
+use serde::Serialize;
+
+use super::{CliError, output, usage};
+use crate::admin;
+use crate::clock::Clock;
+use crate::config::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use crate::protocol::{ApiIdentifier, ClientId, GrantType, Scope, TenantSlug};
+use crate::store::Store;
+use crate::store::clients::{ClientRecord, NewClient};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its client_id and a generated secret, once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "grant", value_name = "GRANT", required = true)]
+        grants: Vec<String>,
+        /// An API the client may call; the `--scope`s that follow it are granted for it.
+        #[arg(long = "api", value_name = "URI")]
+        apis: Vec<String>,
+        /// A scope granted for the `--api` before it.
+        #[arg(long = "scope", value_name = "S")]
+        scopes: Vec<String>,
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Access-token lifetime for this client, in seconds.
+        #[arg(long = "token-ttl", value_name = "SECONDS")]
+        token_ttl: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the client's secret; the old one stops working within seconds.
+    RotateSecret {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse the client every token from now on.
+    Disable { id: String },
+    /// Allow a disabled client again.
+    Enable { id: String },
+    /// Delete the client.
+    Delete { id: String },
+}
+
+#[derive(Serialize)]
+struct ClientView<'a> {
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+    tenant: &'a str,
+    name: &'a str,
+    grant_types: Vec<&'static str>,
+    apis: Vec<ApiGrantView<'a>>,
+    roles: &'a [String],
+    permissions: &'a [String],
+    token_ttl: Option<i64>,
+    disabled_at: Option<i64>,
+    created_at: i64,
+}
+
+#[derive(Serialize)]
+struct ApiGrantView<'a> {
+    api: &'a str,
+    scopes: Vec<&'a str>,
+}
+
+fn view<'a>(c: &'a ClientRecord, secret: Option<&'a str>) -> ClientView<'a> {
+    ClientView {
+        client_id: c.client_id.as_str(),
+        client_secret: secret,
+        tenant: c.tenant.as_str(),
+        name: &c.name,
+        grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
+        apis: c
+            .apis
+            .iter()
+            .map(|(api, scopes)| ApiGrantView {
+                api,
+                scopes: scopes.iter().map(Scope::as_str).collect(),
+            })
+            .collect(),
+        roles: &c.roles,
+        permissions: &c.permissions,
+        token_ttl: c.token_ttl,
+        disabled_at: c.disabled_at,
+        created_at: c.created_at,
+    }
+}
+
+fn print(c: &ClientRecord, secret: Option<&str>, json: bool) -> Result<(), CliError> {
+    let v = view(c, secret);
+    if json {
+        return output::json(&v);
+    }
+    let mut rows = vec![("client_id", v.client_id.to_owned())];
+    if let Some(s) = secret {
+        rows.push(("client_secret", format!("{s}   (shown once: store it now)")));
+    }
+    rows.push(("tenant", v.tenant.to_owned()));
+    rows.push(("name", v.name.to_owned()));
+    rows.push(("grants", v.grant_types.join(" ")));
+    for api in &v.apis {
+        rows.push(("api", format!("{} [{}]", api.api, api.scopes.join(" "))));
+    }
+    rows.push(("roles", v.roles.join(" ")));
+    rows.push(("permissions", v.permissions.join(" ")));
+    rows.push((
+        "token_ttl",
+        v.token_ttl.map_or("default".into(), |t| format!("{t}s")),
+    ));
+    rows.push((
+        "status",
+        if v.disabled_at.is_some() {
+            "disabled".into()
+        } else {
+            "enabled".into()
+        },
+    ));
+    output::fields(&rows);
+    Ok(())
+}
+
+pub async fn run(
+    cmd: ClientCommand,
+    matches: Option<&ArgMatches>,
+    store: &Store,
+    clock: &Clock,
+) -> Result<(), CliError> {
+    match cmd {
+        ClientCommand::Create {
+            tenant,
+            name,
+            grants,
+            apis,
+            scopes,
+            roles,
+            token_ttl,
+            json,
+        } => {
+            let create = matches.and_then(|m| m.subcommand_matches("create"));
+            let new = NewClient {
+                tenant: usage(TenantSlug::parse(&tenant))?,
+                name,
+                grant_types: grants
+                    .iter()
+                    .map(|g| usage(GrantType::parse(g)))
+                    .collect::<Result<_, _>>()?,
+                apis: pair_scopes_with_apis(create, &apis, &scopes)?,
+                roles,
+                token_ttl: token_ttl.map(check_ttl).transpose()?,
+            };
+            let (record, secret) = admin::create_client(store, clock, &new).await?;
+            print(&record, Some(secret.secret()), json)
+        }
+        ClientCommand::List { tenant, json } => {
+            let tenant = tenant.map(|t| usage(TenantSlug::parse(&t))).transpose()?;
+            let clients = store.list_clients(tenant.as_ref()).await?;
+            if json {
+                let views: Vec<_> = clients.iter().map(|c| view(c, None)).collect();
+                return output::json(&views);
+            }
+            for c in &clients {
+                let status = if c.disabled_at.is_some() {
+                    "disabled"
+                } else {
+                    "enabled"
+                };
+                println!("{}\t{}\t{}\t{}", c.client_id, c.tenant, status, c.name);
+            }
+            Ok(())
+        }
+        ClientCommand::Show { id, json } => {
+            let id = client_id(&id)?;
+            let Some(record) = store.find_client(&id).await? else {
+                return Err(CliError::Usage(format!("client {id} does not exist")));
+            };
+            print(&record, None, json)
+        }
+        ClientCommand::RotateSecret { id, json } => {
+            let id = client_id(&id)?;
+            let secret = admin::rotate_secret(store, clock, &id).await?;
+            if json {
+                return output::json(
+                    &serde_json::json!({ "client_id": id, "client_secret": secret.secret() }),
+                );
+            }
+            output::fields(&[
+                ("client_id", id.to_string()),
+                (
+                    "client_secret",
+                    format!("{}   (shown once: store it now)", secret.secret()),
+                ),
+            ]);
+            Ok(())
+        }
+        ClientCommand::Disable { id } => {
+            let id = client_id(&id)?;
+            store.disable_client(&id, clock.now()).await?;
+            println!("disabled client {id}");
+            Ok(())
+        }
+        ClientCommand::Enable { id } => {
+            let id = client_id(&id)?;
+            store.enable_client(&id, clock.now()).await?;
+            println!("enabled client {id}");
+            Ok(())
+        }
+        ClientCommand::Delete { id } => {
+            let id = client_id(&id)?;
+            store.delete_client(&id).await?;
+            println!("deleted client {id}");
+            Ok(())
+        }
+    }
+}
+
+fn client_id(s: &str) -> Result<ClientId, CliError> {
+    usage(ClientId::parse(s))
+}
+
+fn check_ttl(ttl: i64) -> Result<i64, CliError> {
+    if (MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(&ttl) {
+        Ok(ttl)
+    } else {
+        Err(CliError::Usage(format!(
+            "--token-ttl must be from {MIN_TOKEN_TTL} to {MAX_TOKEN_TTL} seconds"
+        )))
+    }
+}
+
+/// Each `--scope` belongs to the nearest `--api` before it on the command line.
+fn pair_scopes_with_apis(
+    matches: Option<&ArgMatches>,
+    apis: &[String],
+    scopes: &[String],
+) -> Result<Vec<(ApiIdentifier, Vec<Scope>)>, CliError> {
+    let indices = |id: &str| -> Vec<usize> {
+        matches
+            .and_then(|m| m.indices_of(id))
+            .map(Iterator::collect)
+            .unwrap_or_default()
+    };
+    let api_at = indices("apis");
+    let scope_at = indices("scopes");
+    let mut out: Vec<(ApiIdentifier, Vec<Scope>)> = apis
+        .iter()
+        .map(|a| usage(ApiIdentifier::parse(a)).map(|id| (id, Vec::new())))
+        .collect::<Result<_, _>>()?;
+    for (scope, at) in scopes.iter().zip(scope_at) {
+        let owner = api_at.iter().rposition(|&a| a < at).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--scope {scope} must follow the --api it is granted for"
+            ))
+        })?;
+        let scope = usage(Scope::parse(scope))?;
+        if let Some((_, list)) = out.get_mut(owner) {
+            list.push(scope);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,82 @@
+//! The management command line: `serve` and the commands that act on the configured database.
+
+mod api;
+mod client;
+mod keys;
+mod output;
+mod role;
+mod tenant;
+
+use std::path::PathBuf;
+
+use clap::{ArgMatches, Parser, Subcommand};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::{self, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "castellan",
+    version,
+    about = "OAuth 2.0 / OpenID Connect identity provider and token issuer"
+)]
+pub struct Cli {
+    /// TOML configuration file (also CASTELLAN_CONFIG); CASTELLAN_* variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Manage roles (named sets of permissions inside a tenant).
+    #[command(subcommand)]
+    Role(role::RoleCommand),
+    /// Manage APIs (resource servers; the identifier becomes the token's `aud`).
+    #[command(subcommand)]
+    Api(api::ApiCommand),
+    /// Manage clients.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Inspect signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Store(#[from] store::Error),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Runs a management command (everything but `serve`) against the configured database.
+pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Result<(), CliError> {
+    let store = Store::open(&config.database_url, 2).await?;
+    let clock = Clock::System;
+    let result = match command {
+        Command::Serve => Err(CliError::Usage("serve is not a management command".into())),
+        Command::Tenant(cmd) => tenant::run(cmd, &store, &clock).await,
+        Command::Role(cmd) => role::run(cmd, &store, &clock).await,
+        Command::Api(cmd) => api::run(cmd, &store, &clock).await,
+        Command::Client(cmd) => {
+            let sub = matches.subcommand_matches("client");
+            client::run(cmd, sub, &store, &clock).await
+        }
+        Command::Keys(cmd) => keys::run(cmd, &store).await,
+    };
+    store.close().await;
+    result
+}
+
+fn usage<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, CliError> {
+    r.map_err(|e| CliError::Usage(e.to_string()))
+}

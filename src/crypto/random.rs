@@ -1,0 +1,52 @@
+//! Values from the CSPRNG: opaque tokens and uuids.
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use uuid::Uuid;
+
+use super::CryptoError;
+
+/// The process's one CSPRNG handle.
+pub struct Rng;
+
+impl Rng {
+    pub fn get() -> &'static SystemRandom {
+        static RNG: std::sync::OnceLock<SystemRandom> = std::sync::OnceLock::new();
+        RNG.get_or_init(SystemRandom::new)
+    }
+}
+
+pub fn fill(buf: &mut [u8]) -> Result<(), CryptoError> {
+    Rng::get()
+        .fill(buf)
+        .map_err(|_| CryptoError("the system random number generator failed".into()))
+}
+
+/// 256 random bits, base64url: client secrets and other opaque values handed out.
+pub fn token() -> Result<String, CryptoError> {
+    let mut bytes = [0u8; 32];
+    fill(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// 128 random bits, base64url: short public identifiers such as client ids.
+pub fn short_id() -> Result<String, CryptoError> {
+    let mut bytes = [0u8; 16];
+    fill(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A random (v4) uuid, for `jti`.
+pub fn uuid_v4() -> Result<Uuid, CryptoError> {
+    let mut bytes = [0u8; 16];
+    fill(&mut bytes)?;
+    Ok(uuid::Builder::from_random_bytes(bytes).into_uuid())
+}
+
+/// A time-ordered (v7) uuid, for row ids.
+pub fn uuid_v7(unix_millis: u64) -> Result<Uuid, CryptoError> {
+    let mut bytes = [0u8; 10];
+    fill(&mut bytes)?;
+    Ok(uuid::Builder::from_unix_timestamp_millis(unix_millis, &bytes).into_uuid())
+}

@@ -1,0 +1,70 @@
+//! Where errors become HTTP responses: OAuth JSON for OAuth endpoints, plain JSON elsewhere.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::protocol::{ErrorCode, OAuthError};
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+fn status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        oauth_error(status(self.code), &self)
+    }
+}
+
+/// An RFC 6749 §5.2 error with an explicit status (413 for an oversized body, say).
+pub fn oauth_error(status: StatusCode, err: &OAuthError) -> Response {
+    let body = Body {
+        error: err.code.as_str(),
+        error_description: &err.description,
+    };
+    let mut response = (status, Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    // RFC 9110 §15.5.2: every 401 carries a challenge.
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"castellan\", charset=\"UTF-8\""),
+        );
+    }
+    response
+}
+
+/// A non-OAuth error: `{"error": ..., "error_description": ...}` with the given status.
+pub fn plain_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = Body {
+        error,
+        error_description: description,
+    };
+    (status, Json(body)).into_response()
+}
+
+pub async fn not_found() -> Response {
+    plain_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+pub async fn method_not_allowed() -> Response {
+    plain_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
+}

@@ -1,0 +1,36 @@
+//! `POST /token` (RFC 6749 §3.2).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use super::error::method_not_allowed;
+use super::extract::OAuthForm;
+use crate::issuer::Issuer;
+use crate::protocol::OAuthError;
+use crate::protocol::client_auth::{AuthorizationHeader, ClientCredentials};
+use crate::protocol::token_request::TokenRequest;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/token", post(token).fallback(method_not_allowed))
+}
+
+async fn token(State(issuer): State<Arc<Issuer>>, form: OAuthForm) -> Result<Response, OAuthError> {
+    let request = TokenRequest::try_from(&form.params)?;
+    let header = match &form.authorization {
+        Some(value) => AuthorizationHeader::Present(value),
+        None => AuthorizationHeader::Absent,
+    };
+    let creds = ClientCredentials::extract(header, &form.params)?;
+    let response = issuer.token(creds, request).await?;
+    let mut response = Json(response).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}

@@ -1,0 +1,121 @@
+//! Token issuance: authenticate the client, apply the grant's rules, sign.
+
+mod client_credentials;
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::crypto::SecretHash;
+use crate::crypto::jwt::{self, JwtType};
+use crate::directory::ClientDirectory;
+use crate::keys::KeyRing;
+use crate::protocol::claims::{AccessTokenClaims, TokenResponse};
+use crate::protocol::client_auth::{AuthMethod, ClientCredentials};
+use crate::protocol::token_request::TokenRequest;
+use crate::protocol::{GrantType, OAuthError};
+use crate::store::clients::ClientRecord;
+
+pub use client_credentials::Decision;
+
+pub struct Issuer {
+    pub issuer: String,
+    pub default_ttl: i64,
+    pub clients: ClientDirectory,
+    pub keys: Arc<KeyRing>,
+    pub clock: Clock,
+}
+
+impl Issuer {
+    pub async fn token(
+        &self,
+        creds: ClientCredentials,
+        request: TokenRequest,
+    ) -> Result<TokenResponse, OAuthError> {
+        let client = self.authenticate(&creds).await?;
+        match request {
+            TokenRequest::ClientCredentials { scope, target } => {
+                if !client.grant_types.contains(&GrantType::ClientCredentials) {
+                    return Err(OAuthError::new(
+                        crate::protocol::ErrorCode::UnauthorizedClient,
+                        "this client is not allowed to use the client_credentials grant",
+                    ));
+                }
+                let decision = client_credentials::decide(&client, scope, target.as_ref())?;
+                self.issue_access_token(&client, client.client_id.as_str(), &decision)
+            }
+        }
+    }
+
+    /// Constant-time secret check; an unknown client costs the same hash as a known one.
+    async fn authenticate(
+        &self,
+        creds: &ClientCredentials,
+    ) -> Result<Arc<ClientRecord>, OAuthError> {
+        let basic = creds.method == AuthMethod::Basic;
+        let refuse = || {
+            OAuthError::invalid_client("unknown client or wrong secret").with_basic_challenge(basic)
+        };
+        let client = self.clients.get(&creds.client_id).await.map_err(|e| {
+            tracing::warn!(error = %e, "client lookup failed");
+            OAuthError::unavailable()
+        })?;
+        let Some(client) = client else {
+            let _ = SecretHash::of("").matches(creds.secret.secret());
+            return Err(refuse());
+        };
+        let Some(hash) = &client.secret_hash else {
+            return Err(refuse());
+        };
+        if !hash.matches(creds.secret.secret()) {
+            return Err(refuse());
+        }
+        if client.disabled_at.is_some() {
+            return Err(
+                OAuthError::invalid_client("this client is disabled").with_basic_challenge(basic)
+            );
+        }
+        Ok(client)
+    }
+
+    fn issue_access_token(
+        &self,
+        client: &ClientRecord,
+        sub: &str,
+        decision: &Decision,
+    ) -> Result<TokenResponse, OAuthError> {
+        let now = self.clock.now();
+        let ttl = client.token_ttl.unwrap_or(self.default_ttl);
+        let jti = crate::crypto::random::uuid_v4()
+            .map_err(internal)?
+            .to_string();
+        let scope = decision.scope.to_string();
+        let claims = AccessTokenClaims {
+            iss: &self.issuer,
+            sub,
+            aud: &decision.audience,
+            exp: now + ttl,
+            iat: now,
+            nbf: now,
+            jti: &jti,
+            client_id: client.client_id.as_str(),
+            scope: &scope,
+            roles: &client.roles,
+            tenant_id: client.tenant.as_str(),
+            permissions: &client.permissions,
+        };
+        let keys = self.keys.current();
+        let access_token =
+            jwt::sign(&keys.active, JwtType::AccessToken, &claims).map_err(internal)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            scope,
+        })
+    }
+}
+
+fn internal(e: crate::crypto::CryptoError) -> OAuthError {
+    tracing::error!(error = %e, "token signing failed");
+    OAuthError::server_error()
+}

@@ -1,0 +1,30 @@
+//! Castellan: an OAuth 2.0 / OpenID Connect identity provider and token issuer.
+
+/// Management operations shared by the CLI and start-up (clients, secrets, bootstrap).
+pub mod admin;
+/// Building and running the server.
+pub mod app;
+/// The management command line.
+pub mod cli;
+/// The one place that reads the time.
+pub mod clock;
+/// Typed configuration from TOML and `CASTELLAN_*` variables.
+pub mod config;
+/// Keys, secrets, randomness and JWT signing (the only users of aws-lc-rs).
+pub mod crypto;
+/// Clients read through a cache that follows the store's changes.
+pub mod directory;
+/// HTTP endpoints (the only users of axum).
+pub mod http;
+/// Token issuance: client authentication and grant rules.
+pub mod issuer;
+/// The in-memory signing-key ring and its JWKS.
+pub mod keys;
+/// OAuth/OIDC protocol types and rules, free of I/O.
+pub mod protocol;
+/// Shared handler state.
+pub mod state;
+/// Persistence over SQLite and PostgreSQL (the only module with SQL).
+pub mod store;
+/// Logging set-up.
+pub mod telemetry;

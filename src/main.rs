@@ -1,0 +1,57 @@
+//! The `castellan` binary: configuration, logging and the chosen command; nothing else.
+
+use std::process::ExitCode;
+
+use castellan::app::{App, shutdown_signal};
+use castellan::cli::{self, Cli, Command};
+use castellan::config::Config;
+use castellan::telemetry;
+use clap::{CommandFactory, FromArgMatches};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("castellan: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve => serve(&config).await,
+        command => cli::run(command, &matches, &config)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("castellan: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: &Config) -> Result<(), String> {
+    telemetry::init(config.log_format);
+    let app = App::build(config).await.map_err(|e| e.to_string())?;
+    if let Some((client, secret)) = &app.bootstrap {
+        // Printed once, to the operator's terminal, never to the log.
+        println!(
+            "Bootstrap admin client created (scope castellan:admin). Save the secret now; it is not shown again."
+        );
+        println!("  client_id:     {}", client.client_id);
+        println!("  client_secret: {}", secret.secret());
+    }
+    tracing::info!(addr = %app.local_addr(), issuer = %config.issuer, "castellan listening");
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("castellan stopped");
+    Ok(())
+}

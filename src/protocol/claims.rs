@@ -1,0 +1,30 @@
+//! JWT access-token claims (RFC 9068 §2.2).
+
+use serde::Serialize;
+
+/// Claims of an RFC 9068 access token; `permissions` is omitted when empty.
+#[derive(Debug, Serialize)]
+pub struct AccessTokenClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub roles: &'a [String],
+    pub tenant_id: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub permissions: &'a [String],
+}
+
+/// The successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+}

@@ -1,0 +1,178 @@
+//! Client authentication parameters (RFC 6749 §2.3.1): `client_secret_basic` and `client_secret_post`.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::percent_decode_str;
+
+use super::form::FormParams;
+use super::{ClientId, OAuthError};
+
+/// A presented client secret; never printed.
+pub struct PresentedSecret(String);
+
+impl PresentedSecret {
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PresentedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Basic,
+    Post,
+}
+
+/// The credentials a client presented, before they are checked.
+#[derive(Debug)]
+pub struct ClientCredentials {
+    pub client_id: ClientId,
+    pub secret: PresentedSecret,
+    pub method: AuthMethod,
+}
+
+/// What the `Authorization` header held, as far as client authentication is concerned.
+pub enum AuthorizationHeader<'a> {
+    Absent,
+    Present(&'a [u8]),
+}
+
+impl ClientCredentials {
+    /// Finds the client's credentials in the header or the body; using both is refused (§2.3).
+    pub fn extract(header: AuthorizationHeader<'_>, form: &FormParams) -> Result<Self, OAuthError> {
+        let in_body = form.get("client_secret").is_some();
+        match header {
+            AuthorizationHeader::Present(value) => {
+                let fail = |why: &str| OAuthError::invalid_client(why).with_basic_challenge(true);
+                if in_body {
+                    return Err(OAuthError::invalid_request(
+                        "use one client authentication method: HTTP Basic or client_secret in the body, not both",
+                    ));
+                }
+                let creds = parse_basic(value).map_err(|why| fail(&why))?;
+                if let Some(body_id) = form.get("client_id")
+                    && body_id != creds.client_id.as_str()
+                {
+                    return Err(OAuthError::invalid_request(
+                        "client_id in the body differs from the one in the Authorization header",
+                    ));
+                }
+                Ok(creds)
+            }
+            AuthorizationHeader::Absent => {
+                let missing = || {
+                    OAuthError::invalid_client(
+                        "client authentication required: HTTP Basic (client_secret_basic) or client_id and client_secret in the body (client_secret_post)",
+                    )
+                };
+                let (Some(id), Some(secret)) = (form.get("client_id"), form.get("client_secret"))
+                else {
+                    return Err(missing());
+                };
+                let client_id = ClientId::parse(id)
+                    .map_err(|_| OAuthError::invalid_client("unknown client or wrong secret"))?;
+                Ok(Self {
+                    client_id,
+                    secret: PresentedSecret(secret.to_owned()),
+                    method: AuthMethod::Post,
+                })
+            }
+        }
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`, as RFC 6749 §2.3.1 spells it.
+fn parse_basic(value: &[u8]) -> Result<ClientCredentials, String> {
+    let value = std::str::from_utf8(value).map_err(|_| "malformed Authorization header")?;
+    let (scheme, encoded) = value
+        .trim()
+        .split_once(' ')
+        .ok_or("malformed Authorization header: expected `Basic <credentials>`")?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(format!(
+            "unsupported authorization scheme {scheme:?}: the token endpoint takes HTTP Basic"
+        ));
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| "malformed Basic credentials: not base64")?;
+    let decoded =
+        String::from_utf8(decoded).map_err(|_| "malformed Basic credentials: not UTF-8")?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or("malformed Basic credentials: expected client_id:client_secret")?;
+    let urldecode = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| "malformed Basic credentials: bad percent-encoding".to_owned())
+    };
+    let client_id =
+        ClientId::parse(&urldecode(id)?).map_err(|_| "unknown client or wrong secret")?;
+    let secret = urldecode(secret)?;
+    if secret.is_empty() {
+        return Err("client secret missing from Basic credentials".into());
+    }
+    Ok(ClientCredentials {
+        client_id,
+        secret: PresentedSecret(secret),
+        method: AuthMethod::Basic,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(raw: &str) -> String {
+        format!("Basic {}", STANDARD.encode(raw))
+    }
+
+    #[test]
+    fn basic_credentials_are_url_decoded() {
+        let header = basic("my%3Aclient:s%2Bcr+t");
+        let creds = ClientCredentials::extract(
+            AuthorizationHeader::Present(header.as_bytes()),
+            &FormParams::default(),
+        )
+        .unwrap();
+        assert_eq!(creds.client_id.as_str(), "my:client");
+        assert_eq!(creds.secret.secret(), "s+cr t");
+        assert_eq!(creds.method, AuthMethod::Basic);
+    }
+
+    #[test]
+    fn both_methods_at_once_are_refused() {
+        let header = basic("a:b");
+        let form = FormParams::parse(b"client_id=a&client_secret=b").unwrap();
+        let err =
+            ClientCredentials::extract(AuthorizationHeader::Present(header.as_bytes()), &form)
+                .unwrap_err();
+        assert_eq!(err.code, super::super::ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn bearer_is_not_client_authentication() {
+        let err = ClientCredentials::extract(
+            AuthorizationHeader::Present(b"Bearer abc"),
+            &FormParams::default(),
+        )
+        .unwrap_err();
+        assert!(err.basic_challenge);
+    }
+
+    #[test]
+    fn missing_secret_is_invalid_client() {
+        let form = FormParams::parse(b"client_id=a").unwrap();
+        let err = ClientCredentials::extract(AuthorizationHeader::Absent, &form).unwrap_err();
+        assert_eq!(err.code, super::super::ErrorCode::InvalidClient);
+        assert!(!err.basic_challenge);
+    }
+}

@@ -1,0 +1,14 @@
+//! OAuth 2.0 / OIDC rules as pure types and functions: no HTTP, no storage, no I/O.
+
+pub mod claims;
+pub mod client_auth;
+pub mod error;
+pub mod form;
+pub mod metadata;
+pub mod scope;
+pub mod token_request;
+pub mod values;
+
+pub use error::{ErrorCode, OAuthError};
+pub use scope::{Scope, ScopeSet};
+pub use values::{ApiIdentifier, ClientId, GrantType, TenantSlug};

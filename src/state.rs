@@ -1,0 +1,36 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use crate::issuer::Issuer;
+use crate::keys::KeyRing;
+use crate::store::Store;
+
+/// Discovery documents, serialised once at start.
+#[derive(Debug)]
+pub struct Discovery {
+    pub json: Arc<str>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub issuer: Arc<Issuer>,
+    pub keys: Arc<KeyRing>,
+    pub store: Store,
+    pub discovery: Arc<Discovery>,
+    pub jwks_max_age: i64,
+}
+
+impl FromRef<AppState> for Arc<Issuer> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.issuer)
+    }
+}
+
+impl FromRef<AppState> for Store {
+    fn from_ref(state: &AppState) -> Self {
+        state.store.clone()
+    }
+}

@@ -1,0 +1,372 @@
+//! Clients: who may obtain tokens, for which APIs and scopes, carrying which roles.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Any, Transaction};
+
+use super::error::ResultExt;
+use super::tenants::tenant_id;
+use super::{Error, Result, Store, bump_generation, new_id};
+use crate::crypto::SecretHash;
+use crate::protocol::{ApiIdentifier, ClientId, GrantType, Scope, ScopeSet, TenantSlug};
+
+/// A client as the token endpoint needs it: everything resolved, ready to cache.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    pub id: String,
+    pub client_id: ClientId,
+    pub tenant: TenantSlug,
+    pub name: String,
+    pub secret_hash: Option<SecretHash>,
+    pub grant_types: Vec<GrantType>,
+    /// Per API, the scopes this client may ask for.
+    pub apis: BTreeMap<String, ScopeSet>,
+    pub roles: Vec<String>,
+    /// Union of the roles' permissions, sorted and deduplicated.
+    pub permissions: Vec<String>,
+    pub token_ttl: Option<i64>,
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// What an operator asks for when registering a client.
+#[derive(Debug)]
+pub struct NewClient {
+    pub tenant: TenantSlug,
+    pub name: String,
+    pub grant_types: Vec<GrantType>,
+    pub apis: Vec<(ApiIdentifier, Vec<Scope>)>,
+    pub roles: Vec<String>,
+    pub token_ttl: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    id: String,
+    client_id: String,
+    slug: String,
+    name: String,
+    secret_hash: Option<Vec<u8>>,
+    token_ttl: Option<i64>,
+    disabled_at: Option<i64>,
+    created_at: i64,
+}
+
+/// How `load` finds the client.
+#[derive(Clone, Copy)]
+enum By {
+    RowId,
+    ClientId,
+}
+
+impl By {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::RowId => {
+                "SELECT c.id, c.client_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
+                 c.created_at FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
+            }
+            Self::ClientId => {
+                "SELECT c.id, c.client_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
+                 c.created_at FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.client_id = $1"
+            }
+        }
+    }
+}
+
+impl Store {
+    pub async fn create_client(
+        &self,
+        client_id: &ClientId,
+        new: &NewClient,
+        secret: Option<&SecretHash>,
+        now: i64,
+    ) -> Result<ClientRecord> {
+        if new.name.trim().is_empty() || new.name.len() > 200 {
+            return Err(Error::Invalid(
+                "client name must be 1 to 200 characters".into(),
+            ));
+        }
+        let mut tx = self.pool().begin().await?;
+        let tenant_row = tenant_id(&mut tx, &new.tenant).await?;
+        let id = new_id(now)?;
+        sqlx::query(
+            "INSERT INTO clients (id, client_id, tenant_id, name, secret_hash, token_ttl, disabled_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7)",
+        )
+        .bind(&id)
+        .bind(client_id.as_str())
+        .bind(&tenant_row)
+        .bind(&new.name)
+        .bind(secret.map(|h| h.as_bytes().to_vec()))
+        .bind(new.token_ttl)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)
+        .on_conflict(|| format!("client {client_id} already exists"))?;
+        for grant in &new.grant_types {
+            sqlx::query("INSERT INTO client_grant_types (client_id, grant_type) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&id)
+                .bind(grant.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (api, scopes) in &new.apis {
+            grant_api(&mut tx, &id, api, scopes).await?;
+        }
+        for role in &new.roles {
+            grant_role(&mut tx, &id, &tenant_row, &new.tenant, role).await?;
+        }
+        bump_generation(&mut tx).await?;
+        let record = load(&mut tx, By::RowId, &id).await?;
+        tx.commit().await?;
+        record.ok_or_else(|| Error::Internal("client vanished while being created".into()))
+    }
+
+    /// The client by its public id, fully resolved; `None` if there is no such client.
+    pub async fn find_client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>> {
+        let mut tx = self.pool().begin().await?;
+        let record = load(&mut tx, By::ClientId, client_id.as_str()).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn list_clients(&self, tenant: Option<&TenantSlug>) -> Result<Vec<ClientRecord>> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT c.client_id FROM clients c JOIN tenants t ON t.id = c.tenant_id \
+             WHERE $1 = '' OR t.slug = $1 ORDER BY t.slug, c.name, c.client_id",
+        )
+        .bind(tenant.map(TenantSlug::as_str).unwrap_or(""))
+        .fetch_all(self.pool())
+        .await?;
+        let mut tx = self.pool().begin().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (client_id,) in ids {
+            out.extend(load(&mut tx, By::ClientId, &client_id).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn set_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret: &SecretHash,
+        now: i64,
+    ) -> Result<()> {
+        self.update_client(
+            client_id,
+            "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3",
+            Some(secret.as_bytes().to_vec()),
+            now,
+        )
+        .await
+    }
+
+    pub async fn disable_client(&self, client_id: &ClientId, now: i64) -> Result<()> {
+        self.update_client(
+            client_id,
+            "UPDATE clients SET disabled_at = COALESCE(disabled_at, $1), updated_at = $2 WHERE client_id = $3",
+            Some(now),
+            now,
+        )
+        .await
+    }
+
+    pub async fn enable_client(&self, client_id: &ClientId, now: i64) -> Result<()> {
+        self.update_client(
+            client_id,
+            "UPDATE clients SET disabled_at = $1, updated_at = $2 WHERE client_id = $3",
+            None::<i64>,
+            now,
+        )
+        .await
+    }
+
+    pub async fn delete_client(&self, client_id: &ClientId) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(no_such_client(client_id));
+        }
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Runs a one-row update `sql` with binds `($1 = value, $2 = now, $3 = client_id)`.
+    async fn update_client<V>(
+        &self,
+        client_id: &ClientId,
+        sql: &'static str,
+        value: V,
+        now: i64,
+    ) -> Result<()>
+    where
+        V: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
+    {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(sql)
+            .bind(value)
+            .bind(now)
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(no_such_client(client_id));
+        }
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn no_such_client(client_id: &ClientId) -> Error {
+    Error::NotFound(format!("client {client_id} does not exist"))
+}
+
+async fn grant_api(
+    tx: &mut Transaction<'_, Any>,
+    client_row: &str,
+    api: &ApiIdentifier,
+    scopes: &[Scope],
+) -> Result<()> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT id FROM apis WHERE identifier = $1")
+        .bind(api.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some((api_row,)) = row else {
+        return Err(Error::NotFound(format!(
+            "API {api} does not exist (create it with `castellan api create`)"
+        )));
+    };
+    sqlx::query(
+        "INSERT INTO client_apis (client_id, api_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(client_row)
+    .bind(&api_row)
+    .execute(&mut **tx)
+    .await?;
+    for scope in scopes {
+        let defined: Option<(String,)> =
+            sqlx::query_as("SELECT scope FROM api_scopes WHERE api_id = $1 AND scope = $2")
+                .bind(&api_row)
+                .bind(scope.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+        if defined.is_none() {
+            return Err(Error::Invalid(format!(
+                "API {api} does not define scope {scope:?}",
+                scope = scope.as_str()
+            )));
+        }
+        sqlx::query("INSERT INTO client_api_scopes (client_id, api_id, scope) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(client_row)
+            .bind(&api_row)
+            .bind(scope.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn grant_role(
+    tx: &mut Transaction<'_, Any>,
+    client_row: &str,
+    tenant_row: &str,
+    tenant: &TenantSlug,
+    role: &str,
+) -> Result<()> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM roles WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant_row)
+            .bind(role)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some((role_row,)) = row else {
+        return Err(Error::NotFound(format!(
+            "role {role:?} does not exist in tenant {tenant}"
+        )));
+    };
+    sqlx::query(
+        "INSERT INTO client_roles (client_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(client_row)
+    .bind(&role_row)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Loads one client, in one consistent snapshot.
+async fn load(tx: &mut Transaction<'_, Any>, by: By, value: &str) -> Result<Option<ClientRecord>> {
+    let Some(row): Option<ClientRow> = sqlx::query_as(by.sql())
+        .bind(value)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let grants: Vec<(String,)> =
+        sqlx::query_as("SELECT grant_type FROM client_grant_types WHERE client_id = $1")
+            .bind(&row.id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let api_rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT a.identifier, s.scope FROM client_apis ca JOIN apis a ON a.id = ca.api_id \
+         LEFT JOIN client_api_scopes s ON s.client_id = ca.client_id AND s.api_id = ca.api_id \
+         WHERE ca.client_id = $1",
+    )
+    .bind(&row.id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let role_rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT r.name, p.permission FROM client_roles cr JOIN roles r ON r.id = cr.role_id \
+         LEFT JOIN role_permissions p ON p.role_id = r.id WHERE cr.client_id = $1",
+    )
+    .bind(&row.id)
+    .fetch_all(&mut **tx)
+    .await?;
+
+    let corrupt =
+        |what: &str| Error::Internal(format!("client {} has an invalid {what}", row.client_id));
+    let grant_types = grants
+        .iter()
+        .filter_map(|(g,)| GrantType::parse(g).ok())
+        .collect();
+    let mut apis: BTreeMap<String, ScopeSet> = BTreeMap::new();
+    for (identifier, scope) in api_rows {
+        let entry = apis.entry(identifier).or_default();
+        if let Some(scope) = scope {
+            entry.insert(Scope::parse(&scope).map_err(|_| corrupt("scope"))?);
+        }
+    }
+    let mut roles: Vec<String> = role_rows.iter().map(|(r, _)| r.clone()).collect();
+    roles.sort();
+    roles.dedup();
+    let mut permissions: Vec<String> = role_rows.into_iter().filter_map(|(_, p)| p).collect();
+    permissions.sort();
+    permissions.dedup();
+    let secret_hash = match row.secret_hash {
+        Some(bytes) => Some(SecretHash::from_bytes(&bytes).ok_or_else(|| corrupt("secret hash"))?),
+        None => None,
+    };
+    Ok(Some(ClientRecord {
+        client_id: ClientId::parse(&row.client_id).map_err(|_| corrupt("client_id"))?,
+        tenant: TenantSlug::parse(&row.slug).map_err(|_| corrupt("tenant"))?,
+        id: row.id,
+        name: row.name,
+        secret_hash,
+        grant_types,
+        apis,
+        roles,
+        permissions,
+        token_ttl: row.token_ttl,
+        disabled_at: row.disabled_at,
+        created_at: row.created_at,
+    }))
+}
