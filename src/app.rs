@@ -56,18 +56,32 @@ impl App {
             MasterKeySource::Inline(b64) => MasterKey::from_base64(b64)?,
             MasterKeySource::File(path) => MasterKey::load_or_create(path)?,
         };
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let issuer_url = listener
+            .local_addr()
+            .map(|addr| config.issuer_for(addr))
+            .map_err(|source| StartError::Listen {
+                addr: config.listen,
+                source,
+            })?;
         let store = Store::open(&config.database_url, config.database_max_connections).await?;
         let bootstrap = admin::bootstrap(&store, &clock).await?;
         let keys =
             Arc::new(KeyRing::load(&store, master, config.signing_key_bits, clock.now()).await?);
         let issuer = Arc::new(Issuer {
-            issuer: config.issuer.clone(),
+            issuer: issuer_url.clone(),
             default_ttl: config.access_token_ttl,
             clients: ClientDirectory::new(store.clone()),
             keys: Arc::clone(&keys),
             clock,
         });
-        let metadata = ServerMetadata::for_issuer(&config.issuer);
+        let metadata = ServerMetadata::for_issuer(&issuer_url);
         let discovery = Discovery {
             json: serde_json::to_string(&metadata)
                 .map_err(|e| CryptoError(format!("cannot serialise discovery: {e}")))?
@@ -80,13 +94,6 @@ impl App {
             discovery: Arc::new(discovery),
             jwks_max_age: config.jwks_max_age,
         };
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
         let refresher = tokio::spawn(refresh_loop(state.clone()));
         Ok(Self {
             listener,
@@ -104,6 +111,10 @@ impl App {
 
     pub fn port(&self) -> u16 {
         self.local_addr().port()
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer.issuer
     }
 
     pub fn store(&self) -> &Store {

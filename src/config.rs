@@ -36,7 +36,8 @@ impl fmt::Debug for MasterKeySource {
 pub struct Config {
     pub listen: SocketAddr,
     /// Absolute URL without query or fragment; the `iss` of every token, exactly as configured.
-    pub issuer: String,
+    /// `None` means `http://` plus the address the server is listening on.
+    pub issuer: Option<String>,
     pub database_url: String,
     pub master_key: MasterKeySource,
     /// Default access-token lifetime in seconds; a client may override it.
@@ -73,6 +74,13 @@ pub const MIN_TOKEN_TTL: i64 = 10;
 pub const MAX_TOKEN_TTL: i64 = 86_400;
 
 impl Config {
+    /// The issuer, given the address actually bound (which differs from `listen` for port 0).
+    pub fn issuer_for(&self, bound: SocketAddr) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+
     /// Reads the file (if any) and the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let env: HashMap<String, String> = std::env::vars()
@@ -133,8 +141,7 @@ impl Config {
                 SocketAddr::from(([127, 0, 0, 1], 8080))
             }
         };
-        let issuer = issuer.unwrap_or_else(|| format!("http://{listen}"));
-        if let Err(why) = validate_issuer(&issuer) {
+        if let Some(Err(why)) = issuer.as_deref().map(validate_issuer) {
             errors.push(format!("issuer {issuer:?} {why}"));
         }
         let database_url = database_url.unwrap_or_else(|| "sqlite://data/castellan.db".into());
@@ -258,7 +265,7 @@ mod tests {
     fn defaults_follow_the_listen_address() {
         let c =
             Config::from_sources(None, &env(&[("CASTELLAN_LISTEN", "127.0.0.1:9000")])).unwrap();
-        assert_eq!(c.issuer, "http://127.0.0.1:9000");
+        assert_eq!(c.issuer_for(c.listen), "http://127.0.0.1:9000");
         assert_eq!(c.database_url, "sqlite://data/castellan.db");
         assert_eq!(c.access_token_ttl, 300);
         assert!(
@@ -294,7 +301,7 @@ mod tests {
             &env(&[("CASTELLAN_ISSUER", "https://env.example")]),
         )
         .unwrap();
-        assert_eq!(c.issuer, "https://env.example");
+        assert_eq!(c.issuer.as_deref(), Some("https://env.example"));
         assert_eq!(c.access_token_ttl, 600);
     }
 

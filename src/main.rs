@@ -48,7 +48,7 @@ async fn serve(config: &Config) -> Result<(), String> {
         println!("  client_id:     {}", client.client_id);
         println!("  client_secret: {}", secret.secret());
     }
-    tracing::info!(addr = %app.local_addr(), issuer = %config.issuer, "castellan listening");
+    tracing::info!(addr = %app.local_addr(), issuer = %app.issuer(), "castellan listening");
     app.run_until_stopped(shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

@@ -118,10 +118,15 @@ fn prepare_sqlite(url: &str) -> Result<String> {
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let dir = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty());
     if let Some(dir) = dir.filter(|_| path != ":memory:") {
         std::fs::create_dir_all(dir).map_err(|e| {
-            Error::Unavailable(format!("cannot create database folder {}: {e}", dir.display()))
+            Error::Unavailable(format!(
+                "cannot create database folder {}: {e}",
+                dir.display()
+            ))
         })?;
     }
     if query.contains("mode=") {

@@ -1,0 +1,313 @@
+//! `spawn_app` and a `TestApp` with one helper per endpoint; each test gets its own database.
+
+use std::collections::HashMap;
+use std::sync::Once;
+
+use castellan::admin;
+use castellan::app::App;
+use castellan::clock::Clock;
+use castellan::config::Config;
+use castellan::protocol::{ApiIdentifier, GrantType, Scope, TenantSlug};
+use castellan::store::Store;
+use castellan::store::clients::NewClient;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+use sqlx::Connection;
+
+/// Runs each listed test once per backend: `mod NAME { sqlite, postgres }`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server's maintenance database; `.ci/run` sets it, the default suits these machines.
+pub fn postgres_admin_url() -> String {
+    std::env::var("CASTELLAN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh database of the given kind; the temp dir holds the SQLite file and the master key.
+pub async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}/castellan.db", dir.path().display()),
+        Backend::Postgres => {
+            let admin_url = postgres_admin_url();
+            let name = format!("castellan_test_{}", uuid_like());
+            let mut conn = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e} (set CASTELLAN_TEST_POSTGRES_URL)"));
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let (base, _) = admin_url.rsplit_once('/').unwrap();
+            format!("{base}/{name}")
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    let mut bytes = [0u8; 8];
+    castellan::crypto::random::fill(&mut bytes).unwrap();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn init_test_log() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            castellan::telemetry::init(castellan::config::LogFormat::Text);
+        }
+    });
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub issuer: String,
+    pub http: reqwest::Client,
+    pub store: Store,
+    pub clock: Clock,
+    pub database_url: String,
+    pub dir: tempfile::TempDir,
+    /// The bootstrap admin client's id and secret.
+    pub admin: (String, String),
+}
+
+pub struct TestClient {
+    pub id: String,
+    pub secret: String,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// Starts the server in-process with extra `CASTELLAN_*` settings.
+pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+    init_test_log();
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database(backend, &dir).await;
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("CASTELLAN_LISTEN".into(), "127.0.0.1:0".into()),
+        ("CASTELLAN_DATABASE_URL".into(), database_url.clone()),
+        (
+            "CASTELLAN_MASTER_KEY_FILE".into(),
+            dir.path().join("keys/master.key").display().to_string(),
+        ),
+    ]);
+    for (k, v) in extra {
+        env.insert((*k).into(), (*v).into());
+    }
+    let config = Config::from_sources(None, &env).unwrap();
+    let clock = Clock::System;
+    let app = App::build_with_clock(&config, clock.clone()).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let issuer = app.issuer().to_owned();
+    let store = app.store().clone();
+    let (admin_client, admin_secret) = app
+        .bootstrap
+        .as_ref()
+        .expect("a fresh database bootstraps an admin");
+    let admin = (
+        admin_client.client_id.to_string(),
+        admin_secret.secret().to_owned(),
+    );
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        base,
+        issuer,
+        http: reqwest::Client::new(),
+        store,
+        clock,
+        database_url,
+        dir,
+        admin,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn create_api(&self, identifier: &str, scopes: &[&str]) {
+        let scopes: Vec<Scope> = scopes.iter().map(|s| Scope::parse(s).unwrap()).collect();
+        self.store
+            .create_api(
+                &ApiIdentifier::parse(identifier).unwrap(),
+                identifier,
+                &scopes,
+                self.clock.now(),
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn create_role(&self, tenant: &str, name: &str, permissions: &[&str]) {
+        let permissions: Vec<String> = permissions.iter().map(|p| p.to_string()).collect();
+        self.store
+            .create_role(
+                &TenantSlug::parse(tenant).unwrap(),
+                name,
+                &permissions,
+                self.clock.now(),
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn create_tenant(&self, slug: &str) {
+        self.store
+            .create_tenant(&TenantSlug::parse(slug).unwrap(), slug, self.clock.now())
+            .await
+            .unwrap();
+    }
+
+    /// A client-credentials client in `tenant` granted `apis` (identifier, scopes) and `roles`.
+    pub async fn create_client(
+        &self,
+        tenant: &str,
+        apis: &[(&str, &[&str])],
+        roles: &[&str],
+        ttl: Option<i64>,
+    ) -> TestClient {
+        let new = NewClient {
+            tenant: TenantSlug::parse(tenant).unwrap(),
+            name: "test client".into(),
+            grant_types: vec![GrantType::ClientCredentials],
+            apis: apis
+                .iter()
+                .map(|(api, scopes)| {
+                    (
+                        ApiIdentifier::parse(api).unwrap(),
+                        scopes.iter().map(|s| Scope::parse(s).unwrap()).collect(),
+                    )
+                })
+                .collect(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            token_ttl: ttl,
+        };
+        let (record, secret) = admin::create_client(&self.store, &self.clock, &new)
+            .await
+            .unwrap();
+        TestClient {
+            id: record.client_id.to_string(),
+            secret: secret.secret().to_owned(),
+        }
+    }
+
+    /// `POST /token` with `client_secret_basic`.
+    pub async fn token_basic(
+        &self,
+        client: &TestClient,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/token"))
+            .basic_auth(urlencode(&client.id), Some(urlencode(&client.secret)))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /token` with a raw body and headers, for malformed requests.
+    pub async fn token_raw(
+        &self,
+        content_type: Option<&str>,
+        authorization: Option<&str>,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.url("/token")).body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        if let Some(auth) = authorization {
+            request = request.header("authorization", auth);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn jwks(&self) -> Value {
+        self.http
+            .get(self.url("/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Validates an access token as a resource server would: JWKS by `kid`, RS256, every claim.
+    pub async fn verify_access_token(&self, token: &str, audience: &str) -> Value {
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        let kid = header.kid.expect("kid in header");
+        let jwks = self.jwks().await;
+        let jwk = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid.as_str())
+            .unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
+        let key = DecodingKey::from_rsa_components(
+            jwk["n"].as_str().unwrap(),
+            jwk["e"].as_str().unwrap(),
+        )
+        .unwrap();
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.validate_nbf = true;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .unwrap()
+            .claims
+    }
+}
+
+/// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.
+pub fn urlencode(s: &str) -> String {
+    url_encode(s)
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub async fn error_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body)
+}
