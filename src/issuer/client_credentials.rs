@@ -1,6 +1,7 @@
 //! The rules of the client credentials grant: which audience, which scopes.
 
 use crate::protocol::token_request::Target;
+use crate::protocol::values::truncated;
 use crate::protocol::{OAuthError, ScopeSet};
 use crate::store::clients::ClientRecord;
 
@@ -23,7 +24,7 @@ pub fn decide(
         Some(target) => client.apis.get_key_value(target.as_str()).ok_or_else(|| {
             OAuthError::invalid_target(format!(
                 "this client may not request tokens for {:?}",
-                truncated(target.as_str())
+                truncated(target.as_str(), 128)
             ))
         })?,
         None => {
@@ -60,13 +61,6 @@ pub fn decide(
         audience: audience.clone(),
         scope,
     })
-}
-
-fn truncated(s: &str) -> &str {
-    match s.char_indices().nth(128) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 #[cfg(test)]

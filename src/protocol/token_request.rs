@@ -1,6 +1,7 @@
 //! The token request, typed per grant (RFC 6749 §4.4, RFC 8707 `resource`).
 
 use super::form::FormParams;
+use super::values::truncated;
 use super::{ApiIdentifier, ErrorCode, OAuthError, ScopeSet};
 
 /// The API a client asked for, by RFC 8707 `resource` or the widespread `audience` parameter.
@@ -41,7 +42,7 @@ impl TryFrom<&FormParams> for TokenRequest {
             }),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                format!("grant_type {:?} is not supported", truncate(other)),
+                format!("grant_type {:?} is not supported", truncated(other, 64)),
             )),
         }
     }
@@ -66,14 +67,6 @@ fn parse_target(form: &FormParams) -> Result<Option<Target>, OAuthError> {
         (Some(_), Some(_)) => Err(OAuthError::invalid_target(
             "resource and audience name different APIs; a token is issued for one API",
         )),
-    }
-}
-
-/// Echoing hostile input back is fine in JSON, but not at any length.
-fn truncate(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }
 

@@ -4,6 +4,14 @@ use std::fmt;
 
 use serde::Serialize;
 
+/// The first `max` characters of untrusted input, for echoing it in an error description.
+pub fn truncated(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
 /// Why a value was refused, phrased for the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
