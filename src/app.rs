@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -83,7 +84,7 @@ impl App {
         });
         let metadata = ServerMetadata::for_issuer(&issuer_url);
         let discovery = Discovery {
-            json: serde_json::to_string(&metadata)
+            json: serde_json::to_vec(&metadata)
                 .map_err(|e| CryptoError(format!("cannot serialise discovery: {e}")))?
                 .into(),
         };
@@ -92,7 +93,11 @@ impl App {
             keys,
             store,
             discovery: Arc::new(discovery),
-            jwks_max_age: config.jwks_max_age,
+            jwks_cache_control: HeaderValue::from_str(&format!(
+                "public, max-age={}",
+                config.jwks_max_age
+            ))
+            .unwrap_or(HeaderValue::from_static("public, max-age=0")),
         };
         let refresher = tokio::spawn(refresh_loop(state.clone()));
         Ok(Self {

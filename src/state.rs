@@ -11,7 +11,7 @@ use crate::store::Store;
 /// Discovery documents, serialised once at start.
 #[derive(Debug)]
 pub struct Discovery {
-    pub json: Arc<str>,
+    pub json: bytes::Bytes,
 }
 
 #[derive(Clone)]
@@ -20,7 +20,8 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub store: Store,
     pub discovery: Arc<Discovery>,
-    pub jwks_max_age: i64,
+    /// `public, max-age=…`, built once.
+    pub jwks_cache_control: axum::http::HeaderValue,
 }
 
 impl FromRef<AppState> for Arc<Issuer> {

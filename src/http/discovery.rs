@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn metadata(State(state): State<AppState>) -> Response {
-    let mut response = state.discovery.json.to_string().into_response();
+    let mut response = state.discovery.json.clone().into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

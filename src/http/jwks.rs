@@ -25,7 +25,7 @@ async fn jwks(State(state): State<AppState>, request_headers: HeaderMap) -> Resp
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut r = keys.jwks_json.to_string().into_response();
+        let mut r = keys.jwks_json.clone().into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -36,9 +36,7 @@ async fn jwks(State(state): State<AppState>, request_headers: HeaderMap) -> Resp
     if let Ok(etag) = HeaderValue::from_str(&keys.etag) {
         headers.insert(header::ETAG, etag);
     }
-    if let Ok(cc) = HeaderValue::from_str(&format!("public, max-age={}", state.jwks_max_age)) {
-        headers.insert(header::CACHE_CONTROL, cc);
-    }
+    headers.insert(header::CACHE_CONTROL, state.jwks_cache_control.clone());
     response
 }
 

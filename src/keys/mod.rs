@@ -29,8 +29,8 @@ pub struct KeySet {
     pub active: Arc<SigningKey>,
     /// Every published key (next, active, retired), in the JWKS's order.
     pub published: Vec<Arc<SigningKey>>,
-    /// The serialised JWKS, shared cheaply between responses.
-    pub jwks_json: Arc<str>,
+    /// The serialised JWKS, shared by every response without copying.
+    pub jwks_json: bytes::Bytes,
     /// Strong validator of `jwks_json` (RFC 9110 §8.8.3), quoted.
     pub etag: String,
 }
@@ -164,7 +164,7 @@ fn build(
     );
     Ok(KeySet {
         active,
-        jwks_json: json.into(),
+        jwks_json: bytes::Bytes::from(json),
         etag,
         published,
     })
