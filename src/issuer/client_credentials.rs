@@ -47,7 +47,12 @@ pub fn decide(
     let scope = match scope {
         None => granted.clone(),
         Some(asked) => {
-            let excess: Vec<&str> = asked.excess_over(granted).map(|s| s.as_str()).collect();
+            // A few names are enough to fix the request; the list is echoed, so it is bounded.
+            let excess: Vec<&str> = asked
+                .excess_over(granted)
+                .map(|s| s.as_str())
+                .take(5)
+                .collect();
             if !excess.is_empty() {
                 return Err(OAuthError::invalid_scope(format!(
                     "scope not granted to this client for {audience}: {}",

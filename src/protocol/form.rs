@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use percent_encoding::percent_decode;
 
 use super::OAuthError;
+use super::values::truncated;
 
 /// Request parameters, each present at most once (RFC 6749 §3.1).
 #[derive(Debug, Default)]
@@ -31,7 +32,8 @@ impl FormParams {
             }
             if params.contains_key(&name) {
                 return Err(OAuthError::invalid_request(format!(
-                    "parameter {name:?} is repeated; each parameter may appear once"
+                    "parameter {:?} is repeated; each parameter may appear once",
+                    truncated(&name, 64)
                 )));
             }
             params.insert(name, value);

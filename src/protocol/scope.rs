@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::values::InvalidValue;
+use super::values::{InvalidValue, truncated};
 
 /// One scope token: `1*( %x21 / %x23-5B / %x5D-7E )`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -15,14 +15,16 @@ impl Scope {
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
         if s.is_empty() || s.len() > Self::MAX_LEN {
             return Err(InvalidValue(format!(
-                "scope {s:?} must be 1 to {} characters",
+                "scope {:?} must be 1 to {} characters",
+                truncated(s, 64),
                 Self::MAX_LEN
             )));
         }
         let nqchar = |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
         if !s.bytes().all(nqchar) {
             return Err(InvalidValue(format!(
-                "scope {s:?} contains a character RFC 6749 does not allow"
+                "scope {:?} contains a character RFC 6749 does not allow",
+                truncated(s, 64)
             )));
         }
         Ok(Self(s.to_owned()))

@@ -49,9 +49,16 @@ impl TryFrom<&FormParams> for TokenRequest {
 }
 
 fn parse_scope(form: &FormParams) -> Result<Option<ScopeSet>, OAuthError> {
-    form.get("scope")
-        .map(|s| ScopeSet::parse(s).map_err(|e| OAuthError::invalid_scope(e.0)))
-        .transpose()
+    let Some(raw) = form.get("scope") else {
+        return Ok(None);
+    };
+    let scope = ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.0))?;
+    if scope.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "scope holds only spaces: name at least one scope, or leave the parameter out",
+        ));
+    }
+    Ok(Some(scope))
 }
 
 fn parse_target(form: &FormParams) -> Result<Option<Target>, OAuthError> {

@@ -58,7 +58,8 @@ impl TenantSlug {
         let ok_edges = !s.starts_with('-') && !s.ends_with('-');
         if s.is_empty() || s.len() > 63 || !ok_chars || !ok_edges {
             return Err(InvalidValue(format!(
-                "tenant slug {s:?} must be 1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+                "tenant slug {:?} must be 1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'",
+                truncated(s, 64)
             )));
         }
         Ok(Self(s.to_owned()))
@@ -84,7 +85,7 @@ pub struct ApiIdentifier(String);
 
 impl ApiIdentifier {
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        let bad = |why: &str| InvalidValue(format!("API identifier {s:?} {why}"));
+        let bad = |why: &str| InvalidValue(format!("API identifier {:?} {why}", truncated(s, 128)));
         if s.is_empty() || s.len() > 512 {
             return Err(bad("must be 1 to 512 characters"));
         }
@@ -134,7 +135,8 @@ impl GrantType {
         match s {
             "client_credentials" => Ok(Self::ClientCredentials),
             other => Err(InvalidValue(format!(
-                "unsupported grant type {other:?} (supported: client_credentials)"
+                "unsupported grant type {:?} (supported: client_credentials)",
+                truncated(other, 64)
             ))),
         }
     }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Once;
+use std::time::Duration;
 
 use castellan::admin;
 use castellan::app::App;
@@ -231,6 +232,25 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST /token` with `client_secret_post`: the credentials travel in the form body.
+    pub async fn token_post(
+        &self,
+        client: &TestClient,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut body: Vec<(&str, &str)> = vec![
+            ("client_id", client.id.as_str()),
+            ("client_secret", client.secret.as_str()),
+        ];
+        body.extend_from_slice(form);
+        self.http
+            .post(self.url("/token"))
+            .form(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `POST /token` with a raw body and headers, for malformed requests.
     pub async fn token_raw(
         &self,
@@ -257,6 +277,66 @@ impl TestApp {
             .json()
             .await
             .unwrap()
+    }
+
+    /// `GET /jwks.json` with an optional `If-None-Match`, for the caching headers.
+    pub async fn jwks_response(&self, if_none_match: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.get(self.url("/jwks.json"));
+        if let Some(etag) = if_none_match {
+            request = request.header("if-none-match", etag);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `GET` one of the two discovery documents; `path` is its `/.well-known/...` path.
+    pub async fn discovery(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `GET /healthz`.
+    pub async fn healthz(&self) -> reqwest::Response {
+        self.http.get(self.url("/healthz")).send().await.unwrap()
+    }
+
+    /// `GET /readyz`.
+    pub async fn readyz(&self) -> reqwest::Response {
+        self.http.get(self.url("/readyz")).send().await.unwrap()
+    }
+
+    /// Runs the real `castellan` binary against this app's database, from its temp dir.
+    pub async fn cli(&self, args: &[&str]) -> CliOutput {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_castellan"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("CASTELLAN_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("CASTELLAN_DATABASE_URL", &self.database_url)
+            .env(
+                "CASTELLAN_MASTER_KEY_FILE",
+                self.dir.path().join("keys/master.key"),
+            )
+            .env("RUST_BACKTRACE", "0")
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+            .await
+            .unwrap_or_else(|_| panic!("castellan {args:?} did not finish within 60 s"))
+            .unwrap();
+        let out = CliOutput {
+            success: output.status.success(),
+            code: output.status.code(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        };
+        assert!(
+            !out.stderr.contains("panicked"),
+            "castellan {args:?} panicked: {}",
+            out.stderr
+        );
+        out
     }
 
     /// Validates an access token as a resource server would: JWKS by `kid`, RS256, every claim.
@@ -304,6 +384,109 @@ fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// What a `castellan` command printed and how it exited.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub success: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// Asserts success and returns stdout.
+    pub fn ok(&self) -> &str {
+        assert!(self.success, "command failed: {self:?}");
+        &self.stdout
+    }
+
+    /// Asserts success and parses stdout as one JSON document.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.ok())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+}
+
+/// Polls `attempt` every 150 ms until it yields a value; fails after 5 seconds.
+pub async fn eventually<T>(what: &str, mut attempt: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within 5 s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// For [`eventually`]: a token response that is no longer a success, 5xx counting as "not yet"
+/// (a transient outage is not a refusal).
+pub fn refused(response: reqwest::Response) -> Option<reqwest::Response> {
+    let status = response.status();
+    (!status.is_success() && !status.is_server_error()).then_some(response)
+}
+
+/// Asserts a 200 token response with `Cache-Control: no-store` and returns its body.
+pub async fn token_of(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let cache_control = header(&response, "cache-control");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "expected a token, got {body}");
+    assert_eq!(cache_control.as_deref(), Some("no-store"));
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+    body
+}
+
+/// Asserts an RFC 6749 §5.2 error: status, `error`, a non-empty `error_description`, JSON,
+/// `Cache-Control: no-store`; returns the headers and the body.
+pub async fn expect_oauth_error(
+    response: reqwest::Response,
+    status: u16,
+    error: &str,
+) -> (reqwest::header::HeaderMap, Value) {
+    let headers = response.headers().clone();
+    let (actual, body) = error_of(response).await;
+    assert_eq!(
+        (actual, body["error"].as_str()),
+        (status, Some(error)),
+        "{body}"
+    );
+    let description = body["error_description"].as_str().unwrap_or("");
+    assert!(
+        !description.trim().is_empty(),
+        "no error_description: {body}"
+    );
+    assert!(
+        headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json")),
+        "{headers:?}"
+    );
+    assert_eq!(
+        headers.get("cache-control").and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    if status == 401 {
+        assert!(
+            headers.contains_key("www-authenticate"),
+            "a 401 without a challenge: {headers:?}"
+        );
+    }
+    (headers, body)
+}
+
+pub fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
 }
 
 pub async fn error_of(response: reqwest::Response) -> (u16, Value) {

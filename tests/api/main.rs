@@ -3,4 +3,11 @@
 
 mod helpers;
 
+mod bootstrap;
+mod cli;
 mod client_credentials;
+mod health;
+mod jwks_discovery;
+mod token_auth;
+mod token_errors;
+mod token_grant;

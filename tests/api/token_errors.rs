@@ -1,0 +1,425 @@
+//! Malformed and hostile token requests: each gets an RFC 6749 §5.2 error, never a 5xx.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::helpers::{
+    Backend, TestApp, TestClient, error_of, expect_oauth_error, header, spawn_app, token_of,
+    urlencode,
+};
+use crate::on_both_backends;
+
+const ORDERS: &str = "https://orders.example.com";
+const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+const MAX_BODY: usize = 64 * 1024;
+
+async fn app_with_client(backend: Backend) -> (TestApp, TestClient) {
+    let app = spawn_app(backend).await;
+    app.create_api(ORDERS, &["orders:read"]).await;
+    let client = app
+        .create_client("default", &[(ORDERS, &["orders:read"])], &[], None)
+        .await;
+    (app, client)
+}
+
+fn basic(client: &TestClient) -> String {
+    let raw = format!("{}:{}", urlencode(&client.id), urlencode(&client.secret));
+    format!("Basic {}", STANDARD.encode(raw))
+}
+
+on_both_backends!(
+    grant_type_missing_or_unsupported,
+    repeated_parameters_are_invalid_request_naming_them,
+    malformed_bodies_are_invalid_request,
+    content_type_must_be_form_urlencoded,
+    bodies_over_64_kib_are_413,
+    a_body_exactly_at_the_limit_is_served,
+    wrong_methods_and_paths_are_json,
+    hostile_inputs_never_cause_a_server_error,
+    error_descriptions_do_not_echo_input_at_any_length,
+);
+
+async fn grant_type_missing_or_unsupported(backend: Backend) {
+    let (app, client) = app_with_client(backend).await;
+    let (_, body) =
+        expect_oauth_error(app.token_basic(&client, &[]).await, 400, "invalid_request").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("grant_type"),
+        "{body}"
+    );
+    let empty = app.token_basic(&client, &[("grant_type", "")]).await;
+    expect_oauth_error(empty, 400, "invalid_request").await;
+
+    for grant in [
+        "password",
+        "authorization_code",
+        "refresh_token",
+        "implicit",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "CLIENT_CREDENTIALS",
+        "client_credentials ",
+    ] {
+        let response = app.token_basic(&client, &[("grant_type", grant)]).await;
+        expect_oauth_error(response, 400, "unsupported_grant_type").await;
+        let response = app.token_post(&client, &[("grant_type", grant)]).await;
+        expect_oauth_error(response, 400, "unsupported_grant_type").await;
+    }
+}
+
+async fn repeated_parameters_are_invalid_request_naming_them(backend: Backend) {
+    let (app, client) = app_with_client(backend).await;
+    let auth = basic(&client);
+    for (body, name) in [
+        (
+            "grant_type=client_credentials&grant_type=client_credentials",
+            "grant_type",
+        ),
+        ("grant_type=client_credentials&scope=a&scope=b", "scope"),
+        (
+            "grant_type=client_credentials&scope=orders%3Aread&scope=orders%3Aread",
+            "scope",
+        ),
+        (
+            "grant_type=client_credentials&resource=urn%3Aa&resource=",
+            "resource",
+        ),
+    ] {
+        let response = app
+            .token_raw(FORM, Some(&auth), body.as_bytes().to_vec())
+            .await;
+        let (_, err) = expect_oauth_error(response, 400, "invalid_request").await;
+        let description = err["error_description"].as_str().unwrap();
+        assert!(description.contains(name), "{body}: {description}");
+    }
+    // client_secret_post with a repeated client_id.
+    let body = format!(
+        "grant_type=client_credentials&client_id={id}&client_id={id}&client_secret={}",
+        client.secret,
+        id = client.id
+    );
+    let response = app.token_raw(FORM, None, body.into_bytes()).await;
+    let (_, err) = expect_oauth_error(response, 400, "invalid_request").await;
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("client_id")
+    );
+}
+
+async fn malformed_bodies_are_invalid_request(backend: Backend) {
+    let (app, client) = app_with_client(backend).await;
+    let auth = basic(&client);
+    let bodies: [&[u8]; 4] = [
+        b"grant_type=client_credentials&scope=\xff",
+        b"grant_type=client_credentials&scope=%ff",
+        b"grant_type=client_credentials&\xc3\x28=x",
+        b"grant_type=client_credentials&scope=%ed%a0%80",
+    ];
+    for body in bodies {
+        let response = app.token_raw(FORM, Some(&auth), body.to_vec()).await;
+        expect_oauth_error(response, 400, "invalid_request").await;
+    }
+
+    // `%ZZ` is not a valid escape. WHATWG form decoding keeps it literally, which this server
+    // does; the request must then fail on the value it produced, never succeed or 5xx.
+    for body in [
+        "grant_type=client%ZZcredentials",
+        "grant_type=client_credentials&scope=%ZZ",
+        "grant_type=client_credentials&resource=%ZZ",
+        "grant_type=client_credentials&scope=orders%3Aread%",
+    ] {
+        let response = app
+            .token_raw(FORM, Some(&auth), body.as_bytes().to_vec())
+            .await;
+        let (status, err) = error_of(response).await;
+        assert_eq!(status, 400, "{body}: {err}");
+        let code = err["error"].as_str().unwrap();
+        assert!(
+            [
+                "invalid_request",
+                "unsupported_grant_type",
+                "invalid_scope",
+                "invalid_target"
+            ]
+            .contains(&code),
+            "{body}: {err}"
+        );
+        assert!(!err["error_description"].as_str().unwrap().is_empty());
+    }
+}
+
+async fn content_type_must_be_form_urlencoded(backend: Backend) {
+    let (app, client) = app_with_client(backend).await;
+    let auth = basic(&client);
+    let form = b"grant_type=client_credentials".to_vec();
+    let json = br#"{"grant_type":"client_credentials"}"#.to_vec();
+    for (content_type, body) in [
+        (Some("application/json"), json.clone()),
+        (Some("application/json"), form.clone()),
+        (Some("text/plain"), form.clone()),
+        (Some("multipart/form-data; boundary=x"), form.clone()),
+        (Some("application/x-www-form-urlencodedx"), form.clone()),
+        (None, form.clone()),
+        (None, json),
+    ] {
+        let response = app.token_raw(content_type, Some(&auth), body).await;
+        expect_oauth_error(response, 400, "invalid_request").await;
+    }
+
+    // Parameters and case of the media type do not matter (RFC 9110 §8.3.1).
+    for content_type in [
+        "application/x-www-form-urlencoded; charset=UTF-8",
+        "Application/X-WWW-Form-Urlencoded",
+    ] {
+        let response = app
+            .token_raw(Some(content_type), Some(&auth), form.clone())
+            .await;
+        token_of(response).await;
+    }
+}
+
+async fn bodies_over_64_kib_are_413(backend: Backend) {
+    let (app, client) = app_with_client(backend).await;
+    let auth = basic(&client);
+    for size in [MAX_BODY + 1, 4 * MAX_BODY] {
+        let mut body = b"grant_type=client_credentials&junk=".to_vec();
+        body.resize(size, b'a');
+        let response = app.token_raw(FORM, Some(&auth), body).await;
+        let (_, err) = expect_oauth_error(response, 413, "invalid_request").await;
+        assert!(err.get("access_token").is_none());
+    }
+}
+
+async fn a_body_exactly_at_the_limit_is_served(backend: Backend) {
+    let (app, client) = app_with_client(backend).await;
+    let auth = basic(&client);
+    // RFC 6749 §3.2: unrecognised parameters are ignored, however large.
+    let mut body = b"grant_type=client_credentials&junk=".to_vec();
+    body.resize(MAX_BODY, b'a');
+    let response = app.token_raw(FORM, Some(&auth), body).await;
+    let token = token_of(response).await;
+    app.verify_access_token(token["access_token"].as_str().unwrap(), ORDERS)
+        .await;
+
+    // At the limit but with an unknown *name* of that size.
+    let mut body = b"grant_type=client_credentials&".to_vec();
+    body.resize(MAX_BODY - 2, b'z');
+    body.extend_from_slice(b"=1");
+    let response = app.token_raw(FORM, Some(&auth), body).await;
+    token_of(response).await;
+}
+
+async fn wrong_methods_and_paths_are_json(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let response = app
+            .http
+            .request(method.clone(), app.url("/token"))
+            .send()
+            .await
+            .unwrap();
+        let allow = header(&response, "allow");
+        let (status, body) = error_of(response).await;
+        assert_eq!(status, 405, "{method}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty())
+        );
+        // RFC 9110 §15.5.6: a 405 MUST list the allowed methods.
+        assert!(
+            allow.as_deref().is_some_and(|a| a.contains("POST")),
+            "{method} /token: Allow = {allow:?}"
+        );
+    }
+    let response = app.http.post(app.url("/jwks.json")).send().await.unwrap();
+    let (status, _) = error_of(response).await;
+    assert_eq!(status, 405);
+
+    for path in ["/nope", "/token/extra", "/.well-known/nope", "/oauth/token"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        let content_type = header(&response, "content-type");
+        let (status, body) = error_of(response).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(content_type.is_some_and(|c| c.starts_with("application/json")));
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty())
+        );
+    }
+}
+
+async fn hostile_inputs_never_cause_a_server_error(backend: Backend) {
+    let (app, client) = app_with_client(backend).await;
+    let auth = basic(&client);
+    let long_id = "a".repeat(100 * 1024);
+    let long_basic = format!("Basic {}", STANDARD.encode(format!("{long_id}:x")));
+    let emoji_basic = format!("Basic {}", STANDARD.encode("😀:😀"));
+    let thousand: String = (0..1000)
+        .map(|i| format!("p{i}=v"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let thousand = format!("grant_type=client_credentials&{thousand}");
+    let long_scope = format!("grant_type=client_credentials&scope={}", "s".repeat(60_000));
+    let many_scopes = format!(
+        "grant_type=client_credentials&scope={}",
+        vec!["s"; 20_000].join("+")
+    );
+    let long_resource = format!(
+        "grant_type=client_credentials&resource=https%3A%2F%2F{}",
+        "r".repeat(60_000)
+    );
+    let long_grant = format!("grant_type={}", "g".repeat(60_000));
+
+    let cases: Vec<(&str, Option<&str>, Vec<u8>)> = vec![
+        (
+            "100 KB client_id in Basic",
+            Some(&long_basic),
+            b"grant_type=client_credentials".to_vec(),
+        ),
+        (
+            "emoji in Basic",
+            Some(&emoji_basic),
+            b"grant_type=client_credentials".to_vec(),
+        ),
+        (
+            "NUL in grant_type",
+            Some(&auth),
+            b"grant_type=client_credentials\0".to_vec(),
+        ),
+        (
+            "escaped NUL in grant_type",
+            Some(&auth),
+            b"grant_type=client_credentials%00".to_vec(),
+        ),
+        (
+            "NUL in scope",
+            Some(&auth),
+            b"grant_type=client_credentials&scope=%00".to_vec(),
+        ),
+        (
+            "NUL in resource",
+            Some(&auth),
+            b"grant_type=client_credentials&resource=urn%3Aa%00".to_vec(),
+        ),
+        (
+            "NUL client_id",
+            None,
+            b"grant_type=client_credentials&client_id=%00&client_secret=x".to_vec(),
+        ),
+        ("NUL bytes only", Some(&auth), vec![0; 64]),
+        (
+            "emoji grant",
+            Some(&auth),
+            "grant_type=😀".as_bytes().to_vec(),
+        ),
+        (
+            "emoji scope",
+            Some(&auth),
+            "grant_type=client_credentials&scope=😀".as_bytes().to_vec(),
+        ),
+        (
+            "emoji resource",
+            Some(&auth),
+            "grant_type=client_credentials&resource=😀"
+                .as_bytes()
+                .to_vec(),
+        ),
+        (
+            "emoji audience",
+            Some(&auth),
+            "grant_type=client_credentials&audience=😀"
+                .as_bytes()
+                .to_vec(),
+        ),
+        (
+            "emoji client_id",
+            None,
+            "grant_type=client_credentials&client_id=😀&client_secret=😀"
+                .as_bytes()
+                .to_vec(),
+        ),
+        ("1000 parameters", Some(&auth), thousand.into_bytes()),
+        ("60 KB scope token", Some(&auth), long_scope.into_bytes()),
+        ("20000 scope tokens", Some(&auth), many_scopes.into_bytes()),
+        ("60 KB resource", Some(&auth), long_resource.into_bytes()),
+        ("60 KB grant_type", Some(&auth), long_grant.into_bytes()),
+        ("only separators", Some(&auth), b"&&&&====&&&".to_vec()),
+        ("lone percent", Some(&auth), b"%".to_vec()),
+        (
+            "control characters",
+            Some(&auth),
+            b"grant_type=client_credentials&scope=%01%02%1b".to_vec(),
+        ),
+        ("empty body", Some(&auth), Vec::new()),
+    ];
+    for (what, authorization, body) in cases {
+        let response = app.token_raw(FORM, authorization, body).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert!((400..500).contains(&status), "{what}: {status} {text}");
+        // hyper may refuse huge headers itself (431); everything the server answers is JSON.
+        if status != 431 {
+            let body: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {text}"));
+            assert!(body["error"].as_str().is_some(), "{what}: {body}");
+            assert!(body.get("access_token").is_none(), "{what}: {body}");
+        }
+    }
+}
+
+async fn error_descriptions_do_not_echo_input_at_any_length(backend: Backend) {
+    let (app, client) = app_with_client(backend).await;
+    // The server truncates echoed grant types and audiences; every echo should be bounded.
+    let big = "x".repeat(30_000);
+    let many: Vec<String> = (0..4000).map(|i| format!("s{i}")).collect();
+    let bodies = [
+        (
+            "many ungranted scopes",
+            format!("grant_type=client_credentials&scope={}", many.join("+")),
+        ),
+        ("grant_type", format!("grant_type={big}")),
+        (
+            "scope",
+            format!("grant_type=client_credentials&scope={big}"),
+        ),
+        (
+            "audience",
+            format!("grant_type=client_credentials&audience=urn%3A{big}"),
+        ),
+        (
+            "resource",
+            format!("grant_type=client_credentials&resource=urn%3A{big}"),
+        ),
+        (
+            "resource",
+            format!("grant_type=client_credentials&resource={big}"),
+        ),
+    ];
+    let mut too_long = Vec::new();
+    for (what, body) in bodies {
+        let response = app
+            .token_raw(FORM, Some(&basic(&client)), body.into_bytes())
+            .await;
+        let (status, err) = error_of(response).await;
+        assert_eq!(status, 400, "{what}");
+        let description = err["error_description"].as_str().unwrap();
+        if description.len() > 1024 {
+            too_long.push(format!("{what}: {} bytes", description.len()));
+        }
+    }
+    assert!(too_long.is_empty(), "unbounded echoes: {too_long:?}");
+}
