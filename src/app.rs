@@ -15,6 +15,7 @@ use crate::crypto::{CryptoError, GeneratedSecret, MasterKey};
 use crate::directory::ClientDirectory;
 use crate::issuer::Issuer;
 use crate::keys::KeyRing;
+use crate::keys::rotation::{Policy, Rotator};
 use crate::protocol::metadata::ServerMetadata;
 use crate::state::{AppState, Discovery};
 use crate::store::clients::ClientRecord;
@@ -23,6 +24,8 @@ use crate::{admin, http, keys};
 
 /// How often a node checks the store for changes made elsewhere (CLI, other nodes).
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a node checks whether a rotation step is due.
+pub const ROTATION_INTERVAL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -43,6 +46,8 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     refresher: JoinHandle<()>,
+    rotation: Option<JoinHandle<()>>,
+    rotator: Arc<Rotator>,
     /// Credentials of the admin client created on an empty database, for the operator to save.
     pub bootstrap: Option<(ClientRecord, GeneratedSecret)>,
 }
@@ -78,6 +83,7 @@ impl App {
         let issuer = Arc::new(Issuer {
             issuer: issuer_url.clone(),
             default_ttl: config.access_token_ttl,
+            max_ttl: config.max_token_ttl,
             clients: ClientDirectory::new(store.clone()),
             keys: Arc::clone(&keys),
             clock,
@@ -100,10 +106,23 @@ impl App {
             .unwrap_or(HeaderValue::from_static("public, max-age=0")),
         };
         let refresher = tokio::spawn(refresh_loop(state.clone()));
+        let rotator = Arc::new(Rotator::new(
+            state.store.clone(),
+            Arc::clone(&state.keys),
+            Policy::from_config(config),
+            state.issuer.clock.clone(),
+        ));
+        // A fixed clock belongs to its owner (a test), who runs the rotator as it moves time.
+        let rotation = match &state.issuer.clock {
+            Clock::System => Some(tokio::spawn(rotation_loop(Arc::clone(&rotator)))),
+            Clock::Fixed(_) => None,
+        };
         Ok(Self {
             listener,
             state,
             refresher,
+            rotation,
+            rotator,
             bootstrap,
         })
     }
@@ -122,6 +141,11 @@ impl App {
         &self.state.issuer.issuer
     }
 
+    /// Runs rotation steps on demand (tests drive a fixed clock through it).
+    pub fn rotator(&self) -> Arc<Rotator> {
+        Arc::clone(&self.rotator)
+    }
+
     pub fn store(&self) -> &Store {
         &self.state.store
     }
@@ -136,6 +160,9 @@ impl App {
             .with_graceful_shutdown(shutdown)
             .await;
         self.refresher.abort();
+        if let Some(rotation) = &self.rotation {
+            rotation.abort();
+        }
         self.state.store.close().await;
         result
     }
@@ -160,6 +187,23 @@ async fn refresh_loop(state: AppState) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot check the store for changes"),
+        }
+    }
+}
+
+/// Performs scheduled rotation steps; every node runs it, conditional updates keep one winner.
+async fn rotation_loop(rotator: Arc<Rotator>) {
+    let mut ticker = tokio::time::interval(ROTATION_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match rotator.tick().await {
+            Ok(events) => {
+                for event in events {
+                    tracing::info!(?event, "signing key rotation");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "key rotation step failed; retrying"),
         }
     }
 }

@@ -45,6 +45,15 @@ pub struct Config {
     /// `Cache-Control: max-age` of the JWKS, in seconds.
     pub jwks_max_age: i64,
     pub signing_key_bits: KeyBits,
+    /// How long a key signs before its successor takes over, in seconds.
+    pub key_rotation_period: i64,
+    /// How long a new key is published before it signs, in seconds; at least `jwks_max_age`
+    /// plus `PROPAGATION_MARGIN`, so no cached JWKS misses it.
+    pub key_publish_ahead: i64,
+    /// No token lives longer than this, whatever a client asks; bounds how long retired keys stay.
+    pub max_token_ttl: i64,
+    /// Validators' clock skew allowed for, in seconds.
+    pub clock_skew: i64,
     pub log_format: LogFormat,
     pub database_max_connections: u32,
 }
@@ -61,6 +70,10 @@ struct FileConfig {
     access_token_ttl: Option<i64>,
     jwks_max_age: Option<i64>,
     signing_key_bits: Option<i64>,
+    key_rotation_period: Option<i64>,
+    key_publish_ahead: Option<i64>,
+    max_token_ttl: Option<i64>,
+    clock_skew: Option<i64>,
     log_format: Option<String>,
     database_max_connections: Option<i64>,
 }
@@ -72,6 +85,8 @@ pub struct ConfigError(pub Vec<String>);
 
 pub const MIN_TOKEN_TTL: i64 = 10;
 pub const MAX_TOKEN_TTL: i64 = 86_400;
+/// Time for every node to see a change in the store and serve it (refresh every second, plus slack).
+pub const PROPAGATION_MARGIN: i64 = 10;
 
 impl Config {
     /// The issuer, given the address actually bound (which differs from `listen` for port 0).
@@ -128,6 +143,22 @@ impl Config {
             "CASTELLAN_SIGNING_KEY_BITS",
             file_config.signing_key_bits.map(|v| v.to_string()),
         );
+        let period = pick(
+            "CASTELLAN_KEY_ROTATION_PERIOD",
+            file_config.key_rotation_period.map(|v| v.to_string()),
+        );
+        let ahead = pick(
+            "CASTELLAN_KEY_PUBLISH_AHEAD",
+            file_config.key_publish_ahead.map(|v| v.to_string()),
+        );
+        let max_ttl = pick(
+            "CASTELLAN_MAX_TOKEN_TTL",
+            file_config.max_token_ttl.map(|v| v.to_string()),
+        );
+        let skew = pick(
+            "CASTELLAN_CLOCK_SKEW",
+            file_config.clock_skew.map(|v| v.to_string()),
+        );
         let log_format = pick("CASTELLAN_LOG_FORMAT", file_config.log_format);
         let pool = pick(
             "CASTELLAN_DATABASE_MAX_CONNECTIONS",
@@ -177,6 +208,50 @@ impl Config {
                 errors.push("signing_key_bits must be 2048, 3072 or 4096".into());
                 KeyBits::Rsa2048
             });
+        let key_rotation_period = int_in(
+            &mut errors,
+            "key_rotation_period",
+            period,
+            30 * 86_400,
+            20,
+            5 * 365 * 86_400,
+        );
+        let default_ahead = (2 * jwks_max_age).max(jwks_max_age + PROPAGATION_MARGIN);
+        let key_publish_ahead = int_in(
+            &mut errors,
+            "key_publish_ahead",
+            ahead,
+            default_ahead,
+            0,
+            365 * 86_400,
+        );
+        let max_token_ttl = int_in(
+            &mut errors,
+            "max_token_ttl",
+            max_ttl,
+            MAX_TOKEN_TTL,
+            MIN_TOKEN_TTL,
+            MAX_TOKEN_TTL,
+        );
+        let clock_skew = int_in(&mut errors, "clock_skew", skew, 60, 0, 600);
+        if key_publish_ahead < jwks_max_age + PROPAGATION_MARGIN {
+            errors.push(format!(
+                "key_publish_ahead ({key_publish_ahead} s) must be at least jwks_max_age ({jwks_max_age} s) plus {PROPAGATION_MARGIN} s: \
+                 a validator holding a cached JWKS would meet a key it has never seen"
+            ));
+        }
+        if access_token_ttl > max_token_ttl {
+            errors.push(format!(
+                "access_token_ttl ({access_token_ttl} s) must not exceed max_token_ttl ({max_token_ttl} s)"
+            ));
+        }
+        let retention = max_token_ttl + clock_skew;
+        if key_rotation_period < key_publish_ahead + retention {
+            errors.push(format!(
+                "key_rotation_period ({key_rotation_period} s) must be at least key_publish_ahead ({key_publish_ahead} s) \
+                 plus max_token_ttl and clock_skew ({retention} s), so the JWKS holds at most three keys"
+            ));
+        }
         let log_format = match log_format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -199,6 +274,10 @@ impl Config {
             access_token_ttl,
             jwks_max_age,
             signing_key_bits,
+            key_rotation_period,
+            key_publish_ahead,
+            max_token_ttl,
+            clock_skew,
             log_format,
             database_max_connections: u32::try_from(database_max_connections).unwrap_or(10),
         })
@@ -303,6 +382,45 @@ mod tests {
         .unwrap();
         assert_eq!(c.issuer.as_deref(), Some("https://env.example"));
         assert_eq!(c.access_token_ttl, 600);
+    }
+
+    #[test]
+    fn publish_ahead_shorter_than_the_jwks_cache_is_refused() {
+        let err = Config::from_sources(
+            None,
+            &env(&[
+                ("CASTELLAN_JWKS_MAX_AGE", "600"),
+                ("CASTELLAN_KEY_PUBLISH_AHEAD", "300"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("key_publish_ahead"), "{err}");
+    }
+
+    #[test]
+    fn rotation_period_must_outlast_publication_and_retention() {
+        let err = Config::from_sources(None, &env(&[("CASTELLAN_KEY_ROTATION_PERIOD", "3600")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("key_rotation_period"), "{err}");
+        let ok = Config::from_sources(
+            None,
+            &env(&[
+                ("CASTELLAN_KEY_ROTATION_PERIOD", "60"),
+                ("CASTELLAN_JWKS_MAX_AGE", "5"),
+                ("CASTELLAN_KEY_PUBLISH_AHEAD", "15"),
+                ("CASTELLAN_ACCESS_TOKEN_TTL", "10"),
+                ("CASTELLAN_MAX_TOKEN_TTL", "20"),
+                ("CASTELLAN_CLOCK_SKEW", "0"),
+            ]),
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
+    fn defaults_are_consistent() {
+        let c = Config::from_sources(None, &HashMap::new()).unwrap();
+        assert_eq!(c.key_publish_ahead, 1200);
+        assert_eq!(c.key_rotation_period, 30 * 86_400);
     }
 
     #[test]

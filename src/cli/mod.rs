@@ -45,7 +45,7 @@ pub enum Command {
     /// Manage clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
-    /// Inspect signing keys.
+    /// Inspect, rotate, revoke and import signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
 }
@@ -71,7 +71,7 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
             let sub = matches.subcommand_matches("client");
             client::run(cmd, sub, &store, &clock).await
         }
-        Command::Keys(cmd) => keys::run(cmd, &store).await,
+        Command::Keys(cmd) => keys::run(cmd, &store, config, &clock).await,
     };
     store.close().await;
     result

@@ -35,6 +35,13 @@ impl MasterKey {
         Ok(Self(LessSafeKey::new(key)))
     }
 
+    /// Reads an existing key file; management commands never create one.
+    pub fn load(path: &Path) -> Result<Self, CryptoError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CryptoError(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_base64(&text).map_err(|e| CryptoError(format!("{}: {e}", path.display())))
+    }
+
     /// Reads the key file, creating it (mode 0600, in a 0700 folder) on first start.
     pub fn load_or_create(path: &Path) -> Result<Self, CryptoError> {
         match std::fs::read_to_string(path) {

@@ -76,10 +76,29 @@ impl SigningKey {
 
     /// Imports a PKCS#8 (or PKCS#1) DER RSA private key, refusing anything under 2048 bits.
     pub fn from_der(der: &[u8]) -> Result<Self, CryptoError> {
-        let pair = KeyPair::from_pkcs8(der)
-            .or_else(|_| KeyPair::from_der(der))
-            .map_err(|e| CryptoError(format!("not a usable RSA private key: {e}")))?;
+        let pair = KeyPair::from_pkcs8(der).or_else(|_| KeyPair::from_der(der)).map_err(|_| {
+            let why = if contains(der, RSA_ENCRYPTION_OID) {
+                "an RSA key that is smaller than 2048 bits or malformed (2048 to 8192 bits are accepted)"
+            } else {
+                "not an RSA private key in PKCS#8 or PKCS#1 DER"
+            };
+            CryptoError(format!("not a usable RSA private key: {why}"))
+        })?;
         Self::from_pair(pair)
+    }
+
+    /// Imports a PEM `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1).
+    pub fn from_pem(text: &[u8]) -> Result<Self, CryptoError> {
+        let pem = pem::parse(text).map_err(|e| CryptoError(format!("not a PEM file: {e}")))?;
+        match pem.tag() {
+            "PRIVATE KEY" | "RSA PRIVATE KEY" => Self::from_der(pem.contents()),
+            "ENCRYPTED PRIVATE KEY" => Err(CryptoError(
+                "encrypted PEM keys are not supported: decrypt it first (openssl pkcs8 -topk8 -nocrypt)".into(),
+            )),
+            other => Err(CryptoError(format!(
+                "PEM block {other:?} is not an RSA private key (expected PRIVATE KEY or RSA PRIVATE KEY)"
+            ))),
+        }
     }
 
     fn from_pair(pair: KeyPair) -> Result<Self, CryptoError> {
@@ -146,6 +165,15 @@ impl SigningKey {
     }
 }
 
+/// DER of the OID 1.2.840.113549.1.1.1 (rsaEncryption), to tell a refused RSA key from another type.
+const RSA_ENCRYPTION_OID: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+];
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// RFC 7638 JWK thumbprint: a `kid` that is a pure function of the public key.
 fn thumbprint(n: &str, e: &str) -> String {
     let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
@@ -168,6 +196,39 @@ mod tests {
         assert_eq!(key.kid(), again.kid());
         assert_eq!(key.bits(), 2048);
         assert_eq!(key.public_jwk().e, "AQAB");
+    }
+
+    #[test]
+    fn pem_import_refuses_wrong_types() {
+        let key = SigningKey::generate(KeyBits::Rsa2048).unwrap();
+        let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", key.to_pkcs8().unwrap()));
+        assert_eq!(
+            SigningKey::from_pem(pem.as_bytes()).unwrap().kid(),
+            key.kid()
+        );
+        let cert = pem::encode(&pem::Pem::new("CERTIFICATE", vec![1, 2, 3]));
+        assert!(
+            SigningKey::from_pem(cert.as_bytes())
+                .unwrap_err()
+                .0
+                .contains("not an RSA private key")
+        );
+        assert!(
+            SigningKey::from_pem(b"garbage")
+                .unwrap_err()
+                .0
+                .contains("not a PEM file")
+        );
+        let ed = aws_lc_rs::signature::Ed25519KeyPair::generate().unwrap();
+        let ed_der =
+            aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&ed).unwrap();
+        let ec_pem = pem::encode(&pem::Pem::new("PRIVATE KEY", ed_der.as_ref().to_vec()));
+        assert!(
+            SigningKey::from_pem(ec_pem.as_bytes())
+                .unwrap_err()
+                .0
+                .contains("not a usable RSA private key")
+        );
     }
 
     #[test]

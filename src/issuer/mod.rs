@@ -20,6 +20,8 @@ pub use client_credentials::Decision;
 pub struct Issuer {
     pub issuer: String,
     pub default_ttl: i64,
+    /// Caps every lifetime: retired keys are kept published exactly this long (plus skew).
+    pub max_ttl: i64,
     pub clients: ClientDirectory,
     pub keys: Arc<KeyRing>,
     pub clock: Clock,
@@ -84,7 +86,10 @@ impl Issuer {
         decision: &Decision,
     ) -> Result<TokenResponse, OAuthError> {
         let now = self.clock.now();
-        let ttl = client.token_ttl.unwrap_or(self.default_ttl);
+        let ttl = client
+            .token_ttl
+            .unwrap_or(self.default_ttl)
+            .min(self.max_ttl);
         let jti = crate::crypto::random::uuid_v4()
             .map_err(internal)?
             .to_string();

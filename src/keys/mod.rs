@@ -1,5 +1,7 @@
 //! The signing-key ring: keys loaded from the store, decrypted once, held in memory, swapped atomically.
 
+pub mod rotation;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -42,8 +44,9 @@ struct Jwks<'a> {
 
 pub struct KeyRing {
     master: MasterKey,
-    bits: KeyBits,
     current: RwLock<Arc<KeySet>>,
+    /// Serialises reloads, so a slow reload cannot overwrite a newer set with an older one.
+    reload: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -73,8 +76,8 @@ impl KeyRing {
         let set = build(&master, &stored, &HashMap::new())?;
         Ok(Self {
             master,
-            bits,
             current: RwLock::new(Arc::new(set)),
+            reload: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -88,6 +91,7 @@ impl KeyRing {
 
     /// Re-reads the store; keys already decrypted are reused, so this is cheap.
     pub async fn refresh(&self, store: &Store) -> Result<(), Error> {
+        let _reloading = self.reload.lock().await;
         let stored = store.list_keys().await?;
         let known: HashMap<String, Arc<SigningKey>> = self
             .current()
@@ -104,8 +108,17 @@ impl KeyRing {
         Ok(())
     }
 
-    pub fn key_bits(&self) -> KeyBits {
-        self.bits
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// Decrypts every stored key: proves the key-encryption key is the right one before
+    /// anything new is sealed with it.
+    pub async fn verify_master(store: &Store, master: &MasterKey) -> Result<(), Error> {
+        for row in store.list_keys().await? {
+            open(master, &row)?;
+        }
+        Ok(())
     }
 }
 
@@ -115,20 +128,8 @@ async fn create_first_key(
     bits: KeyBits,
     now: i64,
 ) -> Result<(), Error> {
-    let key = tokio::task::spawn_blocking(move || SigningKey::generate(bits))
-        .await
-        .map_err(|e| CryptoError(format!("key generation task failed: {e}")))??;
-    let sealed = master.seal(key.kid(), &key.to_pkcs8()?)?;
-    let stored = StoredKey {
-        kid: key.kid().to_owned(),
-        state: KeyState::Active,
-        bits: i64::try_from(key.bits()).unwrap_or(2048),
-        sealed_private_key: sealed,
-        created_at: now,
-        activated_at: Some(now),
-        retired_at: None,
-    };
-    match store.insert_active_key(&stored).await {
+    let key = rotation::new_key(master, bits, now, None).await?;
+    match store.insert_active_key(&key).await {
         // Another node created the first key at the same moment; theirs wins.
         Ok(()) | Err(store::Error::Conflict(_)) => Ok(()),
         Err(e) => Err(e.into()),

@@ -1,5 +1,7 @@
 //! Signing keys at rest: sealed private keys and their lifecycle state.
 
+use sqlx::{Any, Transaction};
+
 use super::{Error, Result, Store, bump_generation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -42,53 +44,233 @@ pub struct StoredKey {
     pub created_at: i64,
     pub activated_at: Option<i64>,
     pub retired_at: Option<i64>,
+    /// For a `next` key: the earliest time it may start signing.
+    pub activate_after: Option<i64>,
+    /// For a `retired` key: when every token it signed has expired.
+    pub remove_after: Option<i64>,
 }
 
-type KeyRow = (String, String, i64, Vec<u8>, i64, Option<i64>, Option<i64>);
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    kid: String,
+    state: String,
+    bits: i64,
+    private_key: Vec<u8>,
+    created_at: i64,
+    activated_at: Option<i64>,
+    retired_at: Option<i64>,
+    activate_after: Option<i64>,
+    remove_after: Option<i64>,
+}
+
+/// Which key takes over when the active one stops signing.
+pub enum Successor<'a> {
+    /// The published `next` key with this kid.
+    Next(&'a str),
+    /// A key never published before (`rotate --now` without a next key, or a revocation).
+    New(&'a StoredKey),
+}
 
 impl Store {
     pub async fn list_keys(&self) -> Result<Vec<StoredKey>> {
         let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, state, bits, private_key, created_at, activated_at, retired_at \
-             FROM signing_keys ORDER BY created_at, kid",
+            "SELECT kid, state, bits, private_key, created_at, activated_at, retired_at, \
+             activate_after, remove_after FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()
-            .map(
-                |(kid, state, bits, sealed_private_key, created_at, activated_at, retired_at)| {
-                    let state = KeyState::parse(&state).ok_or_else(|| {
-                        Error::Internal(format!("signing key {kid} has unknown state {state:?}"))
-                    })?;
-                    Ok(StoredKey {
-                        kid,
-                        state,
-                        bits,
-                        sealed_private_key,
-                        created_at,
-                        activated_at,
-                        retired_at,
-                    })
-                },
-            )
+            .map(|row| {
+                let state = KeyState::parse(&row.state).ok_or_else(|| {
+                    Error::Internal(format!(
+                        "signing key {} has unknown state {:?}",
+                        row.kid, row.state
+                    ))
+                })?;
+                Ok(StoredKey {
+                    kid: row.kid,
+                    state,
+                    bits: row.bits,
+                    sealed_private_key: row.private_key,
+                    created_at: row.created_at,
+                    activated_at: row.activated_at,
+                    retired_at: row.retired_at,
+                    activate_after: row.activate_after,
+                    remove_after: row.remove_after,
+                })
+            })
             .collect()
     }
 
     /// Inserts a first active key; `Conflict` if another node got there first.
     pub async fn insert_active_key(&self, key: &StoredKey) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, state, bits, private_key, created_at, activated_at, retired_at) \
-             VALUES ($1, 'active', $2, $3, $4, $4, NULL)",
+        insert(&mut tx, key, KeyState::Active).await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Publishes a successor; `Conflict` if a `next` key already exists.
+    pub async fn insert_next_key(&self, key: &StoredKey) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        insert(&mut tx, key, KeyState::Next).await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Moves a `next` key's activation time; false if it is no longer `next`.
+    pub async fn set_activate_after(&self, kid: &str, at: i64) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE signing_keys SET activate_after = $1 WHERE kid = $2 AND state = 'next'",
         )
-        .bind(&key.kid)
-        .bind(key.bits)
-        .bind(&key.sealed_private_key)
-        .bind(key.created_at)
+        .bind(at)
+        .bind(kid)
         .execute(&mut *tx)
         .await?;
         bump_generation(&mut tx).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Retires `old` (still published until `remove_after`) and makes `successor` active, atomically.
+    ///
+    /// A conditional update: if another node already did this step, nothing changes and the
+    /// result is `false`. A process killed half-way leaves the transaction unapplied.
+    pub async fn replace_active(
+        &self,
+        old: &str,
+        successor: Successor<'_>,
+        now: i64,
+        remove_after: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let retired = sqlx::query(
+            "UPDATE signing_keys SET state = 'retired', retired_at = $1, remove_after = $2 \
+             WHERE kid = $3 AND state = 'active'",
+        )
+        .bind(now)
+        .bind(remove_after)
+        .bind(old)
+        .execute(&mut *tx)
+        .await?;
+        if retired.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if !activate(&mut tx, successor, now).await? {
+            return Ok(false);
+        }
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Removes a key from the JWKS at once (a compromised key). If it was active, `successor`
+    /// takes over in the same transaction, so there is never a moment without an active key.
+    pub async fn revoke_key(
+        &self,
+        kid: &str,
+        successor: Option<Successor<'_>>,
+        now: i64,
+    ) -> Result<KeyState> {
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT state FROM signing_keys WHERE kid = $1")
+                .bind(kid)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((state,)) = row else {
+            return Err(Error::NotFound(format!("no signing key with kid {kid}")));
+        };
+        let state = KeyState::parse(&state)
+            .ok_or_else(|| Error::Internal(format!("key {kid} has state {state:?}")))?;
+        sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+        if state == KeyState::Active {
+            let Some(successor) = successor else {
+                return Err(Error::Invalid(format!(
+                    "key {kid} is active: a successor is required"
+                )));
+            };
+            if !activate(&mut tx, successor, now).await? {
+                return Err(Error::Conflict(
+                    "the key set changed meanwhile; try again".into(),
+                ));
+            }
+        }
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    /// Deletes retired keys whose tokens have all expired; returns their kids.
+    pub async fn remove_expired_keys(&self, now: i64) -> Result<Vec<String>> {
+        let mut tx = self.pool().begin().await?;
+        let gone: Vec<(String,)> = sqlx::query_as(
+            "SELECT kid FROM signing_keys WHERE state = 'retired' AND remove_after <= $1",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        if gone.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND remove_after <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(gone.into_iter().map(|(k,)| k).collect())
+    }
+}
+
+async fn insert(tx: &mut Transaction<'_, Any>, key: &StoredKey, state: KeyState) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, state, bits, private_key, created_at, activated_at, retired_at, \
+         activate_after, remove_after) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, NULL)",
+    )
+    .bind(&key.kid)
+    .bind(state.as_str())
+    .bind(key.bits)
+    .bind(&key.sealed_private_key)
+    .bind(key.created_at)
+    .bind((state == KeyState::Active).then_some(key.created_at))
+    .bind(key.activate_after)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Makes the successor active; false if the `next` key is gone (another node used it).
+async fn activate(
+    tx: &mut Transaction<'_, Any>,
+    successor: Successor<'_>,
+    now: i64,
+) -> Result<bool> {
+    match successor {
+        Successor::Next(kid) => {
+            let done = sqlx::query(
+                "UPDATE signing_keys SET state = 'active', activated_at = $1, activate_after = NULL \
+                 WHERE kid = $2 AND state = 'next'",
+            )
+            .bind(now)
+            .bind(kid)
+            .execute(&mut **tx)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+        Successor::New(key) => {
+            let key = StoredKey {
+                created_at: now,
+                ..key.clone()
+            };
+            insert(tx, &key, KeyState::Active).await?;
+            Ok(true)
+        }
     }
 }

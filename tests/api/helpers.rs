@@ -1,6 +1,7 @@
 //! `spawn_app` and a `TestApp` with one helper per endpoint; each test gets its own database.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use castellan::admin;
 use castellan::app::App;
 use castellan::clock::Clock;
 use castellan::config::Config;
+use castellan::crypto::MasterKey;
+use castellan::keys::rotation::Rotator;
 use castellan::protocol::{ApiIdentifier, GrantType, Scope, TenantSlug};
 use castellan::store::Store;
 use castellan::store::clients::NewClient;
@@ -92,6 +95,9 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     /// The bootstrap admin client's id and secret.
     pub admin: (String, String),
+    pub config: Config,
+    /// Runs key-rotation steps at once, at the app's clock.
+    pub rotator: Arc<Rotator>,
 }
 
 pub struct TestClient {
@@ -105,6 +111,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts the server in-process with extra `CASTELLAN_*` settings.
 pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_at(backend, Clock::System, extra).await
+}
+
+/// Starts the server in-process on the given clock (a fixed one lets a test move time).
+pub async fn spawn_app_at(backend: Backend, clock: Clock, extra: &[(&str, &str)]) -> TestApp {
     init_test_log();
     let dir = tempfile::tempdir().unwrap();
     let database_url = fresh_database(backend, &dir).await;
@@ -120,8 +131,8 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
         env.insert((*k).into(), (*v).into());
     }
     let config = Config::from_sources(None, &env).unwrap();
-    let clock = Clock::System;
     let app = App::build_with_clock(&config, clock.clone()).await.unwrap();
+    let rotator = app.rotator();
     let base = format!("http://{}", app.local_addr());
     let issuer = app.issuer().to_owned();
     let store = app.store().clone();
@@ -143,10 +154,17 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
         database_url,
         dir,
         admin,
+        config,
+        rotator,
     }
 }
 
 impl TestApp {
+    /// The key-encryption key the server created in the test's folder.
+    pub fn master_key(&self) -> MasterKey {
+        MasterKey::load(&self.dir.path().join("keys/master.key")).unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -305,6 +323,11 @@ impl TestApp {
 
     /// Runs the real `castellan` binary against this app's database, from its temp dir.
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
+        self.cli_with_env(args, &[]).await
+    }
+
+    /// Runs the CLI with extra `CASTELLAN_*` settings (an inline master key replaces the file).
+    pub async fn cli_with_env(&self, args: &[&str], extra: &[(&str, &str)]) -> CliOutput {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_castellan"));
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("CASTELLAN_") {
@@ -315,12 +338,15 @@ impl TestApp {
             .args(args)
             .current_dir(self.dir.path())
             .env("CASTELLAN_DATABASE_URL", &self.database_url)
-            .env(
-                "CASTELLAN_MASTER_KEY_FILE",
-                self.dir.path().join("keys/master.key"),
-            )
             .env("RUST_BACKTRACE", "0")
             .kill_on_drop(true);
+        if !extra.iter().any(|(k, _)| *k == "CASTELLAN_MASTER_KEY") {
+            command.env(
+                "CASTELLAN_MASTER_KEY_FILE",
+                self.dir.path().join("keys/master.key"),
+            );
+        }
+        command.envs(extra.iter().copied());
         let output = tokio::time::timeout(Duration::from_secs(60), command.output())
             .await
             .unwrap_or_else(|_| panic!("castellan {args:?} did not finish within 60 s"))

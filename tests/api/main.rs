@@ -2,12 +2,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod validator;
 
 mod bootstrap;
 mod cli;
 mod client_credentials;
 mod health;
 mod jwks_discovery;
+mod key_errors;
+mod multinode;
+mod rotation;
 mod token_auth;
 mod token_errors;
 mod token_grant;

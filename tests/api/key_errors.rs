@@ -1,0 +1,171 @@
+//! Bad keys are refused with a clear error, never a silently regenerated key set.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use castellan::app::App;
+use castellan::config::Config;
+use sqlx::Connection;
+
+use crate::helpers::{Backend, TestApp, eventually, spawn_app};
+use crate::on_both_backends;
+
+on_both_backends!(
+    a_wrong_master_key_refuses_to_start_and_changes_nothing,
+    a_corrupt_stored_key_refuses_to_start,
+    bad_key_imports_are_refused_and_a_good_one_is_published,
+);
+
+/// Settings for a second server on the same database as `app`.
+fn config_for(app: &TestApp, extra: &[(&str, &str)]) -> Config {
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("CASTELLAN_LISTEN".into(), "127.0.0.1:0".into()),
+        ("CASTELLAN_DATABASE_URL".into(), app.database_url.clone()),
+    ]);
+    for (k, v) in extra {
+        env.insert((*k).into(), (*v).into());
+    }
+    if !env.contains_key("CASTELLAN_MASTER_KEY") {
+        let file = app.dir.path().join("keys/master.key");
+        env.insert(
+            "CASTELLAN_MASTER_KEY_FILE".into(),
+            file.display().to_string(),
+        );
+    }
+    Config::from_sources(None, &env).unwrap()
+}
+
+async fn start_error(config: &Config) -> String {
+    match App::build(config).await {
+        Ok(_) => panic!("the server started"),
+        Err(e) => e.to_string(),
+    }
+}
+
+async fn a_wrong_master_key_refuses_to_start_and_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let before = app.store.list_keys().await.unwrap();
+    let other = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
+    let error = start_error(&config_for(&app, &[("CASTELLAN_MASTER_KEY", &other)])).await;
+    assert!(error.contains("cannot decrypt signing key"), "{error}");
+    assert!(error.contains("master key"), "{error}");
+    let after = app.store.list_keys().await.unwrap();
+    let kids = |keys: &[castellan::store::keys::StoredKey]| {
+        keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kids(&before),
+        kids(&after),
+        "the key set must be left alone"
+    );
+
+    let out = app
+        .cli_with_env(&["keys", "rotate"], &[("CASTELLAN_MASTER_KEY", &other)])
+        .await;
+    assert!(!out.success, "{out:?}");
+    assert!(out.stderr.contains("cannot decrypt signing key"), "{out:?}");
+    assert_eq!(app.store.list_keys().await.unwrap().len(), before.len());
+}
+
+async fn a_corrupt_stored_key_refuses_to_start(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let kid = app.store.list_keys().await.unwrap()[0].kid.clone();
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2")
+        .bind(vec![1u8, 2, 3])
+        .bind(&kid)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let error = start_error(&config_for(&app, &[])).await;
+    assert!(
+        error.contains(&format!("cannot decrypt signing key {kid}")),
+        "{error}"
+    );
+}
+
+async fn bad_key_imports_are_refused_and_a_good_one_is_published(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let dir = app.dir.path();
+    let write = |name: &str, text: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let garbage = write("garbage.pem", b"hello");
+    let certificate = write(
+        "cert.pem",
+        b"-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n",
+    );
+    let small = openssl_key(
+        dir,
+        "small.pem",
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"],
+    );
+    let ed25519 = openssl_key(dir, "ed.pem", &["-algorithm", "ed25519"]);
+    for (file, expected) in [
+        (garbage, "not a PEM file"),
+        (certificate, "not an RSA private key"),
+        (small, "smaller than 2048 bits"),
+        (ed25519, "not an RSA private key"),
+        (dir.join("missing.pem").display().to_string(), "cannot read"),
+    ] {
+        let out = app.cli(&["keys", "import", &file]).await;
+        assert!(!out.success, "{file}: {out:?}");
+        assert!(
+            out.stderr.contains(expected),
+            "{file}: expected {expected:?} in {out:?}"
+        );
+    }
+    assert_eq!(
+        app.store.list_keys().await.unwrap().len(),
+        1,
+        "nothing was stored"
+    );
+
+    let good = openssl_key(
+        dir,
+        "good.pem",
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+    );
+    let out = app.cli(&["keys", "import", &good]).await;
+    let stdout = out.ok();
+    let kid = stdout.split_whitespace().nth(2).unwrap().to_owned();
+    eventually("the imported key is published", async || {
+        let jwks = app.jwks().await;
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == kid.as_str())
+            .then_some(())
+    })
+    .await;
+    let keys = app.store.list_keys().await.unwrap();
+    let imported = keys.iter().find(|k| k.kid == kid).unwrap();
+    assert_eq!(imported.bits, 3072);
+    assert_eq!(imported.state, castellan::store::keys::KeyState::Next);
+
+    let out = app.cli(&["keys", "revoke", "no-such-kid"]).await;
+    assert!(
+        !out.success && out.stderr.contains("no signing key with kid no-such-kid"),
+        "{out:?}"
+    );
+}
+
+fn openssl_key(dir: &std::path::Path, name: &str, args: &[&str]) -> String {
+    let path = dir.join(name);
+    let status = std::process::Command::new("openssl")
+        .arg("genpkey")
+        .args(args)
+        .arg("-out")
+        .arg(&path)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is needed to make test keys");
+    assert!(status.success());
+    path.display().to_string()
+}
