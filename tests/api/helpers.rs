@@ -372,27 +372,29 @@ impl TestApp {
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         let kid = header.kid.expect("kid in header");
         let jwks = self.jwks().await;
-        let jwk = jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["kid"] == kid.as_str())
-            .unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
-        let key = DecodingKey::from_rsa_components(
-            jwk["n"].as_str().unwrap(),
-            jwk["e"].as_str().unwrap(),
-        )
-        .unwrap();
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(&[audience]);
-        validation.set_issuer(&[&self.issuer]);
-        validation.validate_nbf = true;
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        let key = key_for(&jwks, &kid).unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
+        let validation = validation(&self.issuer, audience);
         jsonwebtoken::decode::<Value>(token, &key, &validation)
             .unwrap()
             .claims
     }
+}
+
+/// The RS256 key published under `kid` in a JWKS document.
+pub fn key_for(jwks: &Value, kid: &str) -> Option<DecodingKey> {
+    let jwk = jwks["keys"].as_array()?.iter().find(|k| k["kid"] == kid)?;
+    Some(DecodingKey::from_rsa_components(jwk["n"].as_str()?, jwk["e"].as_str()?).unwrap())
+}
+
+/// A resource server's rules: RS256, this issuer and audience, no leeway, every time claim checked.
+pub fn validation(issuer: &str, audience: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[issuer]);
+    validation.validate_nbf = true;
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+    validation
 }
 
 /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded first.

@@ -1,10 +1,11 @@
 //! The JWKS (RFC 7517) and both discovery documents (RFC 8414, OIDC Discovery 1.0), followed
 //! the way a client library would follow them.
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, header, spawn_app, spawn_app_with, token_of, urlencode};
+use crate::helpers::{
+    Backend, TestApp, header, key_for, spawn_app, spawn_app_with, token_of, urlencode, validation,
+};
 use crate::on_both_backends;
 
 const ORDERS: &str = "https://orders.example.com";
@@ -199,20 +200,9 @@ async fn validate_via(app: &TestApp, doc: &Value, token: &str, audience: &str) -
         .await
         .unwrap();
     let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .unwrap_or_else(|| panic!("kid {kid} not at the advertised jwks_uri"));
     let key =
-        DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap())
-            .unwrap();
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[audience]);
-    validation.set_issuer(&[doc["issuer"].as_str().unwrap()]);
-    validation.leeway = 0;
-    validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        key_for(&jwks, &kid).unwrap_or_else(|| panic!("kid {kid} not at the advertised jwks_uri"));
+    let validation = validation(doc["issuer"].as_str().unwrap(), audience);
     jsonwebtoken::decode::<Value>(token, &key, &validation)
         .unwrap()
         .claims

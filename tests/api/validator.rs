@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
+
+use crate::helpers::{key_for, validation};
 
 pub struct Validator {
     http: reqwest::Client,
@@ -54,14 +56,8 @@ impl Validator {
         self.max_keys = self.max_keys.max(keys.len());
         self.keys = keys
             .iter()
-            .map(|k| {
-                let key = DecodingKey::from_rsa_components(
-                    k["n"].as_str().unwrap(),
-                    k["e"].as_str().unwrap(),
-                )
-                .unwrap();
-                (k["kid"].as_str().unwrap().to_owned(), key)
-            })
+            .filter_map(|k| k["kid"].as_str())
+            .map(|kid| (kid.to_owned(), key_for(&jwks, kid).unwrap()))
             .collect();
         self.fresh_until = now + max_age;
         self.fetches += 1;
@@ -85,10 +81,7 @@ impl Validator {
             .keys
             .get(&kid)
             .ok_or_else(|| format!("kid {kid} not in the JWKS"))?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(&[&self.audience]);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        let mut validation = validation(&self.issuer, &self.audience);
         // Expiry is judged against the test's clock below, not the machine's.
         validation.validate_exp = false;
         validation.validate_nbf = false;
