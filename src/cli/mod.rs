@@ -6,6 +6,7 @@ mod keys;
 mod output;
 mod role;
 mod tenant;
+mod user;
 
 use std::path::PathBuf;
 
@@ -42,6 +43,9 @@ pub enum Command {
     /// Manage APIs (resource servers; the identifier becomes the token's `aud`).
     #[command(subcommand)]
     Api(api::ApiCommand),
+    /// Manage users (people who sign in through the browser).
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Manage clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
@@ -67,6 +71,7 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
         Command::Tenant(cmd) => tenant::run(cmd, &store, &clock).await,
         Command::Role(cmd) => role::run(cmd, &store, &clock).await,
         Command::Api(cmd) => api::run(cmd, &store, &clock).await,
+        Command::User(cmd) => user::run(cmd, &store, &clock).await,
         Command::Client(cmd) => {
             let sub = matches.subcommand_matches("client");
             client::run(cmd, sub, &store, &clock).await

@@ -2,6 +2,7 @@
 
 pub mod jwt;
 pub mod master_key;
+pub mod password;
 pub mod random;
 pub mod secret;
 pub mod signing_key;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use sqlx::{Any, Transaction};
 
 use super::error::ResultExt;
+use super::roles::role_id;
 use super::tenants::tenant_id;
 use super::{Error, Result, Store, bump_generation, new_id};
 use crate::crypto::SecretHash;
@@ -281,17 +282,7 @@ async fn grant_role(
     tenant: &TenantSlug,
     role: &str,
 ) -> Result<()> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM roles WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant_row)
-            .bind(role)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let Some((role_row,)) = row else {
-        return Err(Error::NotFound(format!(
-            "role {role:?} does not exist in tenant {tenant}"
-        )));
-    };
+    let role_row = role_id(tx, tenant_row, tenant, role).await?;
     sqlx::query(
         "INSERT INTO client_roles (client_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )

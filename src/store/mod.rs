@@ -6,6 +6,7 @@ pub mod error;
 pub mod keys;
 pub mod roles;
 pub mod tenants;
+pub mod users;
 
 use std::path::Path;
 use std::time::Duration;

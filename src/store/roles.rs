@@ -98,3 +98,20 @@ impl Store {
         Ok(roles)
     }
 }
+
+/// The row id of `role` in the tenant, or a NotFound that names both.
+pub(crate) async fn role_id(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_row: &str,
+    tenant: &TenantSlug,
+    role: &str,
+) -> Result<String> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM roles WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant_row)
+            .bind(role)
+            .fetch_optional(&mut **tx)
+            .await?;
+    row.map(|(id,)| id)
+        .ok_or_else(|| Error::NotFound(format!("role {role:?} does not exist in tenant {tenant}")))
+}

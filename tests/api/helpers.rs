@@ -328,6 +328,15 @@ impl TestApp {
 
     /// Runs the CLI with extra `CASTELLAN_*` settings (an inline master key replaces the file).
     pub async fn cli_with_env(&self, args: &[&str], extra: &[(&str, &str)]) -> CliOutput {
+        self.run_cli(args, extra, b"").await
+    }
+
+    /// Runs the CLI with `input` on its standard input (a password, say).
+    pub async fn cli_with_stdin(&self, args: &[&str], input: &[u8]) -> CliOutput {
+        self.run_cli(args, &[], input).await
+    }
+
+    async fn run_cli(&self, args: &[&str], extra: &[(&str, &str)], input: &[u8]) -> CliOutput {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_castellan"));
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("CASTELLAN_") {
@@ -346,8 +355,18 @@ impl TestApp {
                 self.dir.path().join("keys/master.key"),
             );
         }
-        command.envs(extra.iter().copied());
-        let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        command
+            .envs(extra.iter().copied())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stdin, input)
+            .await
+            .unwrap();
+        drop(stdin);
+        let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
             .await
             .unwrap_or_else(|_| panic!("castellan {args:?} did not finish within 60 s"))
             .unwrap();

@@ -15,3 +15,4 @@ mod rotation;
 mod token_auth;
 mod token_errors;
 mod token_grant;
+mod users;

@@ -1,0 +1,308 @@
+//! Users: people who sign in, one tenant each, with roles from that tenant.
+
+use sqlx::{Any, Transaction};
+
+use super::error::ResultExt;
+use super::roles::role_id;
+use super::tenants::tenant_id;
+use super::{Error, Result, Store, bump_generation, new_id};
+use crate::protocol::TenantSlug;
+
+/// A user without the password hash, which only the sign-in path reads.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserRecord {
+    pub id: String,
+    pub tenant: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub roles: Vec<String>,
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug)]
+pub struct NewUser {
+    pub tenant: TenantSlug,
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub roles: Vec<String>,
+}
+
+/// Usernames: 1 to 128 characters, no whitespace or control characters (unicode is fine).
+pub fn validate_username(username: &str) -> Result<()> {
+    let ok = !username.is_empty()
+        && username.chars().count() <= 128
+        && !username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(()).ok_or_else(|| {
+        Error::Invalid(
+            "username must be 1 to 128 characters without spaces or control characters".into(),
+        )
+    })
+}
+
+/// A plausible address: one `@` with text on both sides, no spaces, at most 254 characters.
+pub fn validate_email(email: &str) -> Result<()> {
+    let ok = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
+    ok.then_some(())
+        .ok_or_else(|| Error::Invalid(format!("{email:?} is not an email address")))
+}
+
+type UserRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
+impl Store {
+    pub async fn create_user(
+        &self,
+        new: &NewUser,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<UserRecord> {
+        validate_username(&new.username)?;
+        if let Some(email) = &new.email {
+            validate_email(email)?;
+        }
+        let mut tx = self.pool().begin().await?;
+        let tenant_row = tenant_id(&mut tx, &new.tenant).await?;
+        let id = new_id(now)?;
+        sqlx::query(
+            "INSERT INTO users (id, tenant_id, username, email, name, password_hash, disabled_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7)",
+        )
+        .bind(&id)
+        .bind(&tenant_row)
+        .bind(&new.username)
+        .bind(new.email.as_deref())
+        .bind(new.name.as_deref())
+        .bind(password_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)
+        .on_conflict(|| format!("user {:?} already exists in tenant {}", new.username, new.tenant))?;
+        for role in &new.roles {
+            grant_role(&mut tx, &id, &tenant_row, &new.tenant, role).await?;
+        }
+        bump_generation(&mut tx).await?;
+        let user = load(&mut tx, &id).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn find_user(&self, tenant: &TenantSlug, username: &str) -> Result<UserRecord> {
+        let mut tx = self.pool().begin().await?;
+        let (id, _) = user_id(&mut tx, tenant, username).await?;
+        let user = load(&mut tx, &id).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn list_users(&self, tenant: Option<&TenantSlug>) -> Result<Vec<UserRecord>> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT u.id FROM users u JOIN tenants t ON t.id = u.tenant_id \
+             WHERE $1 = '' OR t.slug = $1 ORDER BY t.slug, u.username",
+        )
+        .bind(tenant.map(TenantSlug::as_str).unwrap_or(""))
+        .fetch_all(self.pool())
+        .await?;
+        let mut tx = self.pool().begin().await?;
+        let mut users = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            users.push(load(&mut tx, &id).await?);
+        }
+        tx.commit().await?;
+        Ok(users)
+    }
+
+    pub async fn set_user_password(
+        &self,
+        tenant: &TenantSlug,
+        username: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.update_user(
+            tenant,
+            username,
+            "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3",
+            Some(hash.to_owned()),
+            now,
+        )
+        .await
+    }
+
+    pub async fn disable_user(&self, tenant: &TenantSlug, username: &str, now: i64) -> Result<()> {
+        self.update_user(
+            tenant,
+            username,
+            "UPDATE users SET disabled_at = COALESCE(disabled_at, $1), updated_at = $2 WHERE id = $3",
+            Some(now),
+            now,
+        )
+        .await
+    }
+
+    pub async fn enable_user(&self, tenant: &TenantSlug, username: &str, now: i64) -> Result<()> {
+        self.update_user(
+            tenant,
+            username,
+            "UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3",
+            None::<i64>,
+            now,
+        )
+        .await
+    }
+
+    pub async fn delete_user(&self, tenant: &TenantSlug, username: &str) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let (id, _) = user_id(&mut tx, tenant, username).await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn add_user_role(
+        &self,
+        tenant: &TenantSlug,
+        username: &str,
+        role: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let (id, tenant_row) = user_id(&mut tx, tenant, username).await?;
+        grant_role(&mut tx, &id, &tenant_row, tenant, role).await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn remove_user_role(
+        &self,
+        tenant: &TenantSlug,
+        username: &str,
+        role: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let (id, tenant_row) = user_id(&mut tx, tenant, username).await?;
+        let done = sqlx::query(
+            "DELETE FROM user_roles WHERE user_id = $1 AND role_id IN (SELECT id FROM roles WHERE tenant_id = $2 AND name = $3)",
+        )
+        .bind(&id)
+        .bind(&tenant_row)
+        .bind(role)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound(format!(
+                "user {username:?} does not have role {role:?}"
+            )));
+        }
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Runs a one-row update `sql` with binds `($1 = value, $2 = now, $3 = user row id)`.
+    async fn update_user<V>(
+        &self,
+        tenant: &TenantSlug,
+        username: &str,
+        sql: &'static str,
+        value: V,
+        now: i64,
+    ) -> Result<()>
+    where
+        V: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
+    {
+        let mut tx = self.pool().begin().await?;
+        let (id, _) = user_id(&mut tx, tenant, username).await?;
+        sqlx::query(sql)
+            .bind(value)
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The user's row id and their tenant's row id.
+async fn user_id(
+    tx: &mut Transaction<'_, Any>,
+    tenant: &TenantSlug,
+    username: &str,
+) -> Result<(String, String)> {
+    let tenant_row = tenant_id(tx, tenant).await?;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM users WHERE tenant_id = $1 AND username = $2")
+            .bind(&tenant_row)
+            .bind(username)
+            .fetch_optional(&mut **tx)
+            .await?;
+    row.map(|(id,)| (id, tenant_row)).ok_or_else(|| {
+        Error::NotFound(format!(
+            "user {username:?} does not exist in tenant {tenant}"
+        ))
+    })
+}
+
+async fn grant_role(
+    tx: &mut Transaction<'_, Any>,
+    user_row: &str,
+    tenant_row: &str,
+    tenant: &TenantSlug,
+    role: &str,
+) -> Result<()> {
+    let role_row = role_id(tx, tenant_row, tenant, role).await?;
+    sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(user_row)
+        .bind(&role_row)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn load(tx: &mut Transaction<'_, Any>, id: &str) -> Result<UserRecord> {
+    let (id, tenant, username, email, name, disabled_at, created_at): UserRow = sqlx::query_as(
+        "SELECT u.id, t.slug, u.username, u.email, u.name, u.disabled_at, u.created_at \
+         FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let roles: Vec<(String,)> = sqlx::query_as(
+        "SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = $1 ORDER BY r.name",
+    )
+    .bind(&id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(UserRecord {
+        id,
+        tenant,
+        username,
+        email,
+        name,
+        roles: roles.into_iter().map(|(r,)| r).collect(),
+        disabled_at,
+        created_at,
+    })
+}
