@@ -10,17 +10,23 @@ pub const ADMIN_API: &str = "urn:castellan:admin";
 pub const ADMIN_SCOPE: &str = "castellan:admin";
 pub const DEFAULT_TENANT: &str = "default";
 
-/// Registers a client with a fresh id and secret; the secret exists only in the return value.
+/// Registers a client with a fresh id and (unless public) secret; the secret exists only in
+/// the return value.
 pub async fn create_client(
     store: &Store,
     clock: &Clock,
     new: &NewClient,
-) -> store::Result<(ClientRecord, GeneratedSecret)> {
+) -> store::Result<(ClientRecord, Option<GeneratedSecret>)> {
     let client_id = ClientId::parse(&random::short_id().map_err(internal)?)
         .map_err(|e| store::Error::Internal(e.to_string()))?;
-    let secret = GeneratedSecret::generate().map_err(internal)?;
+    // A public client gets no secret at all: it proves itself with PKCE.
+    let secret = match new.public {
+        true => None,
+        false => Some(GeneratedSecret::generate().map_err(internal)?),
+    };
+    let hash = secret.as_ref().map(GeneratedSecret::hash);
     let record = store
-        .create_client(&client_id, new, Some(&secret.hash()), clock.now())
+        .create_client(&client_id, new, hash.as_ref(), clock.now())
         .await?;
     Ok((record, secret))
 }
@@ -73,8 +79,15 @@ pub async fn bootstrap(
         apis: vec![(api, vec![scope])],
         roles: vec![],
         token_ttl: None,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        public: false,
+        skip_consent: false,
     };
-    create_client(store, clock, &new).await.map(Some)
+    let (record, secret) = create_client(store, clock, &new).await?;
+    let secret =
+        secret.ok_or_else(|| store::Error::Internal("the admin client has no secret".into()))?;
+    Ok(Some((record, secret)))
 }
 
 fn parse<T>(r: Result<T, crate::protocol::values::InvalidValue>) -> store::Result<T> {

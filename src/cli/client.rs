@@ -7,7 +7,7 @@ use super::{CliError, output, usage};
 use crate::admin;
 use crate::clock::Clock;
 use crate::config::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
-use crate::protocol::{ApiIdentifier, ClientId, GrantType, Scope, TenantSlug};
+use crate::protocol::{ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, TenantSlug};
 use crate::store::Store;
 use crate::store::clients::{ClientRecord, NewClient};
 
@@ -32,6 +32,18 @@ pub enum ClientCommand {
         /// Access-token lifetime for this client, in seconds.
         #[arg(long = "token-ttl", value_name = "SECONDS")]
         token_ttl: Option<i64>,
+        /// Where sign-in responses may be sent (matched exactly); for authorization_code.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Where the browser may be sent after logout.
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// No secret: a browser or native app that must use PKCE.
+        #[arg(long)]
+        public: bool,
+        /// A first-party client: its users are not asked for consent.
+        #[arg(long)]
+        skip_consent: bool,
         #[arg(long)]
         json: bool,
     },
@@ -76,6 +88,10 @@ struct ClientView<'a> {
     token_ttl: Option<i64>,
     disabled_at: Option<i64>,
     created_at: i64,
+    redirect_uris: &'a [RedirectUri],
+    post_logout_redirect_uris: &'a [RedirectUri],
+    public: bool,
+    skip_consent: bool,
 }
 
 #[derive(Serialize)]
@@ -104,6 +120,10 @@ fn view<'a>(c: &'a ClientRecord, secret: Option<&'a str>) -> ClientView<'a> {
         token_ttl: c.token_ttl,
         disabled_at: c.disabled_at,
         created_at: c.created_at,
+        redirect_uris: &c.redirect_uris,
+        post_logout_redirect_uris: &c.post_logout_redirect_uris,
+        public: c.public,
+        skip_consent: c.skip_consent,
     }
 }
 
@@ -121,6 +141,18 @@ fn print(c: &ClientRecord, secret: Option<&str>, json: bool) -> Result<(), CliEr
     rows.push(("grants", v.grant_types.join(" ")));
     for api in &v.apis {
         rows.push(("api", format!("{} [{}]", api.api, api.scopes.join(" "))));
+    }
+    for uri in v.redirect_uris {
+        rows.push(("redirect_uri", uri.to_string()));
+    }
+    for uri in v.post_logout_redirect_uris {
+        rows.push(("post_logout_redirect_uri", uri.to_string()));
+    }
+    if v.public {
+        rows.push(("type", "public (no secret; PKCE required)".into()));
+    }
+    if v.skip_consent {
+        rows.push(("consent", "skipped (first-party)".into()));
     }
     rows.push(("roles", v.roles.join(" ")));
     rows.push(("permissions", v.permissions.join(" ")));
@@ -155,6 +187,10 @@ pub async fn run(
             scopes,
             roles,
             token_ttl,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            skip_consent,
             json,
         } => {
             let create = matches.and_then(|m| m.subcommand_matches("create"));
@@ -168,9 +204,19 @@ pub async fn run(
                 apis: pair_scopes_with_apis(create, &apis, &scopes)?,
                 roles,
                 token_ttl: token_ttl.map(check_ttl).transpose()?,
+                redirect_uris: redirect_uris
+                    .iter()
+                    .map(|u| usage(RedirectUri::parse(u)))
+                    .collect::<Result<_, _>>()?,
+                post_logout_redirect_uris: post_logout_redirect_uris
+                    .iter()
+                    .map(|u| usage(RedirectUri::parse(u)))
+                    .collect::<Result<_, _>>()?,
+                public,
+                skip_consent,
             };
             let (record, secret) = admin::create_client(store, clock, &new).await?;
-            print(&record, Some(secret.secret()), json)
+            print(&record, secret.as_ref().map(|s| s.secret()), json)
         }
         ClientCommand::List { tenant, json } => {
             let tenant = tenant.map(|t| usage(TenantSlug::parse(&t))).transpose()?;

@@ -92,6 +92,10 @@ mod tests {
             token_ttl: None,
             disabled_at: None,
             created_at: 0,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            public: false,
+            skip_consent: false,
         }
     }
 

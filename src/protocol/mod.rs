@@ -5,10 +5,12 @@ pub mod client_auth;
 pub mod error;
 pub mod form;
 pub mod metadata;
+pub mod redirect_uri;
 pub mod scope;
 pub mod token_request;
 pub mod values;
 
 pub use error::{ErrorCode, OAuthError};
+pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeSet};
 pub use values::{ApiIdentifier, ClientId, GrantType, TenantSlug};

@@ -128,14 +128,18 @@ impl fmt::Display for ApiIdentifier {
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
     ClientCredentials,
+    AuthorizationCode,
+    RefreshToken,
 }
 
 impl GrantType {
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
         match s {
             "client_credentials" => Ok(Self::ClientCredentials),
+            "authorization_code" => Ok(Self::AuthorizationCode),
+            "refresh_token" => Ok(Self::RefreshToken),
             other => Err(InvalidValue(format!(
-                "unsupported grant type {:?} (supported: client_credentials)",
+                "unsupported grant type {:?} (supported: client_credentials, authorization_code, refresh_token)",
                 truncated(other, 64)
             ))),
         }
@@ -144,6 +148,8 @@ impl GrantType {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientCredentials => "client_credentials",
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
         }
     }
 }

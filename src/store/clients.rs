@@ -9,7 +9,9 @@ use super::roles::role_id;
 use super::tenants::tenant_id;
 use super::{Error, Result, Store, bump_generation, new_id};
 use crate::crypto::SecretHash;
-use crate::protocol::{ApiIdentifier, ClientId, GrantType, Scope, ScopeSet, TenantSlug};
+use crate::protocol::{
+    ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, ScopeSet, TenantSlug,
+};
 
 /// A client as the token endpoint needs it: everything resolved, ready to cache.
 #[derive(Debug, Clone)]
@@ -28,6 +30,14 @@ pub struct ClientRecord {
     pub token_ttl: Option<i64>,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
+    /// Where authorization responses may go, matched exactly.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Where RP-initiated logout may send the browser afterwards.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// No secret: a browser or native app that must use PKCE.
+    pub public: bool,
+    /// A first-party client whose users are not asked for consent.
+    pub skip_consent: bool,
 }
 
 /// What an operator asks for when registering a client.
@@ -39,6 +49,42 @@ pub struct NewClient {
     pub apis: Vec<(ApiIdentifier, Vec<Scope>)>,
     pub roles: Vec<String>,
     pub token_ttl: Option<i64>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub public: bool,
+    pub skip_consent: bool,
+}
+
+impl NewClient {
+    /// The registration rules that tie grants, redirect URIs and public clients together.
+    pub fn validate(&self) -> Result<()> {
+        let has = |g| self.grant_types.contains(&g);
+        if self.grant_types.is_empty() {
+            return Err(Error::Invalid("a client needs at least one --grant".into()));
+        }
+        if has(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return Err(Error::Invalid(
+                "the authorization_code grant needs at least one --redirect-uri".into(),
+            ));
+        }
+        let has_uris = !self.redirect_uris.is_empty() || !self.post_logout_redirect_uris.is_empty();
+        if has_uris && !has(GrantType::AuthorizationCode) {
+            return Err(Error::Invalid(
+                "redirect URIs are only for clients with the authorization_code grant".into(),
+            ));
+        }
+        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+            return Err(Error::Invalid(
+                "the refresh_token grant comes with authorization_code".into(),
+            ));
+        }
+        if self.public && has(GrantType::ClientCredentials) {
+            return Err(Error::Invalid(
+                "a public client has no secret, so it cannot use client_credentials".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -51,6 +97,8 @@ struct ClientRow {
     token_ttl: Option<i64>,
     disabled_at: Option<i64>,
     created_at: i64,
+    is_public: i64,
+    skip_consent: i64,
 }
 
 /// How `load` finds the client.
@@ -65,11 +113,12 @@ impl By {
         match self {
             Self::RowId => {
                 "SELECT c.id, c.client_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
+                 c.created_at, c.is_public, c.skip_consent FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
             }
             Self::ClientId => {
                 "SELECT c.id, c.client_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.client_id = $1"
+                 c.created_at, c.is_public, c.skip_consent FROM clients c JOIN tenants t ON t.id = c.tenant_id \
+                 WHERE c.client_id = $1"
             }
         }
     }
@@ -88,12 +137,13 @@ impl Store {
                 "client name must be 1 to 200 characters".into(),
             ));
         }
+        new.validate()?;
         let mut tx = self.pool().begin().await?;
         let tenant_row = tenant_id(&mut tx, &new.tenant).await?;
         let id = new_id(now)?;
         sqlx::query(
-            "INSERT INTO clients (id, client_id, tenant_id, name, secret_hash, token_ttl, disabled_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7)",
+            "INSERT INTO clients (id, client_id, tenant_id, name, secret_hash, token_ttl, disabled_at, created_at, \
+             updated_at, is_public, skip_consent) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9)",
         )
         .bind(&id)
         .bind(client_id.as_str())
@@ -102,10 +152,26 @@ impl Store {
         .bind(secret.map(|h| h.as_bytes().to_vec()))
         .bind(new.token_ttl)
         .bind(now)
+        .bind(i64::from(new.public))
+        .bind(i64::from(new.skip_consent))
         .execute(&mut *tx)
         .await
         .map_err(Error::from)
         .on_conflict(|| format!("client {client_id} already exists"))?;
+        let uris = [
+            ("login", &new.redirect_uris),
+            ("logout", &new.post_logout_redirect_uris),
+        ];
+        for (kind, list) in uris {
+            for uri in list {
+                sqlx::query("INSERT INTO client_redirect_uris (client_id, kind, uri) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(&id)
+                    .bind(kind)
+                    .bind(uri.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         for grant in &new.grant_types {
             sqlx::query("INSERT INTO client_grant_types (client_id, grant_type) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(&id)
@@ -323,8 +389,23 @@ async fn load(tx: &mut Transaction<'_, Any>, by: By, value: &str) -> Result<Opti
     .fetch_all(&mut **tx)
     .await?;
 
+    let uri_rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kind, uri FROM client_redirect_uris WHERE client_id = $1 ORDER BY kind, uri",
+    )
+    .bind(&row.id)
+    .fetch_all(&mut **tx)
+    .await?;
+
     let corrupt =
         |what: &str| Error::Internal(format!("client {} has an invalid {what}", row.client_id));
+    let (mut redirect_uris, mut post_logout_redirect_uris) = (Vec::new(), Vec::new());
+    for (kind, uri) in uri_rows {
+        let uri = RedirectUri::parse(&uri).map_err(|_| corrupt("redirect URI"))?;
+        match kind.as_str() {
+            "login" => redirect_uris.push(uri),
+            _ => post_logout_redirect_uris.push(uri),
+        }
+    }
     let grant_types = grants
         .iter()
         .filter_map(|(g,)| GrantType::parse(g).ok())
@@ -359,5 +440,9 @@ async fn load(tx: &mut Transaction<'_, Any>, by: By, value: &str) -> Result<Opti
         token_ttl: row.token_ttl,
         disabled_at: row.disabled_at,
         created_at: row.created_at,
+        redirect_uris,
+        post_logout_redirect_uris,
+        public: row.is_public != 0,
+        skip_consent: row.skip_consent != 0,
     }))
 }

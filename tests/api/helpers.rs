@@ -225,13 +225,17 @@ impl TestApp {
                 .collect(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             token_ttl: ttl,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            public: false,
+            skip_consent: false,
         };
         let (record, secret) = admin::create_client(&self.store, &self.clock, &new)
             .await
             .unwrap();
         TestClient {
             id: record.client_id.to_string(),
-            secret: secret.secret().to_owned(),
+            secret: secret.unwrap().secret().to_owned(),
         }
     }
 

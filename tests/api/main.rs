@@ -5,6 +5,7 @@ mod helpers;
 mod validator;
 
 mod bootstrap;
+mod browser_clients;
 mod cli;
 mod client_credentials;
 mod health;

@@ -176,11 +176,18 @@ async fn two_nodes_rotate_together_and_survive_a_kill_mid_rotation() {
         )],
         roles: vec![],
         token_ttl: None,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        public: false,
+        skip_consent: false,
     };
     let (client, secret) = castellan::admin::create_client(&store, &Clock::System, &new)
         .await
         .unwrap();
-    let (id, secret) = (client.client_id.to_string(), secret.secret().to_owned());
+    let (id, secret) = (
+        client.client_id.to_string(),
+        secret.unwrap().secret().to_owned(),
+    );
 
     // Both nodes publish the same single key; tokens from each validate at the other.
     let mut at_a = Validator::new(&format!("{}/jwks.json", a.base), ISSUER, API);
