@@ -87,6 +87,7 @@ impl App {
             clients: ClientDirectory::new(store.clone()),
             keys: Arc::clone(&keys),
             clock,
+            store: store.clone(),
         });
         let metadata = ServerMetadata::for_issuer(&issuer_url);
         let discovery = Discovery {

@@ -147,6 +147,12 @@ impl SigningKey {
         &self.jwk
     }
 
+    /// The public key for verifying what this key signed.
+    pub fn decoding_key(&self) -> Result<jsonwebtoken::DecodingKey, CryptoError> {
+        jsonwebtoken::DecodingKey::from_rsa_components(&self.jwk.n, &self.jwk.e)
+            .map_err(|e| CryptoError(format!("cannot build the verification key: {e}")))
+    }
+
     /// The base64url JOSE header for a token of this type.
     pub(super) fn header(&self, typ: JwtType) -> &str {
         match typ {

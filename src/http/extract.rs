@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use super::MAX_BODY;
 use super::error::oauth_error;
 use crate::protocol::OAuthError;
+use crate::protocol::client_auth::{AuthorizationHeader, ClientCredentials};
 use crate::protocol::form::FormParams;
 
 /// A form-encoded body (RFC 6749 §3.2), plus the raw `Authorization` header if present.
@@ -45,6 +46,17 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
             params,
             authorization,
         })
+    }
+}
+
+impl OAuthForm {
+    /// The client's credentials, from the `Authorization` header or the body (RFC 6749 §2.3.1).
+    pub fn client_credentials(&self) -> Result<ClientCredentials, OAuthError> {
+        let header = match &self.authorization {
+            Some(value) => AuthorizationHeader::Present(value),
+            None => AuthorizationHeader::Absent,
+        };
+        ClientCredentials::extract(header, &self.params)
     }
 }
 

@@ -4,6 +4,7 @@ pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod introspect;
 pub mod jwks;
 pub mod token;
 
@@ -22,6 +23,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(token::router())
+        .merge(introspect::router())
         .merge(discovery::router())
         .merge(jwks::router())
         .merge(health::router())

@@ -12,7 +12,6 @@ use super::error::method_not_allowed;
 use super::extract::OAuthForm;
 use crate::issuer::Issuer;
 use crate::protocol::OAuthError;
-use crate::protocol::client_auth::{AuthorizationHeader, ClientCredentials};
 use crate::protocol::token_request::TokenRequest;
 use crate::state::AppState;
 
@@ -22,11 +21,7 @@ pub fn router() -> Router<AppState> {
 
 async fn token(State(issuer): State<Arc<Issuer>>, form: OAuthForm) -> Result<Response, OAuthError> {
     let request = TokenRequest::try_from(&form.params)?;
-    let header = match &form.authorization {
-        Some(value) => AuthorizationHeader::Present(value),
-        None => AuthorizationHeader::Absent,
-    };
-    let creds = ClientCredentials::extract(header, &form.params)?;
+    let creds = form.client_credentials()?;
     let response = issuer.token(creds, request).await?;
     let mut response = Json(response).into_response();
     let headers = response.headers_mut();

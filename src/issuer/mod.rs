@@ -1,6 +1,7 @@
 //! Token issuance: authenticate the client, apply the grant's rules, sign.
 
 mod client_credentials;
+mod introspection;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use crate::protocol::claims::{AccessTokenClaims, TokenResponse};
 use crate::protocol::client_auth::{AuthMethod, ClientCredentials};
 use crate::protocol::token_request::TokenRequest;
 use crate::protocol::{GrantType, OAuthError};
+use crate::store::Store;
 use crate::store::clients::ClientRecord;
 
 pub use client_credentials::Decision;
@@ -25,6 +27,8 @@ pub struct Issuer {
     pub clients: ClientDirectory,
     pub keys: Arc<KeyRing>,
     pub clock: Clock,
+    /// Revocations live in the store, shared by every node.
+    pub store: Store,
 }
 
 impl Issuer {

@@ -35,6 +35,8 @@ pub struct KeySet {
     pub jwks_json: bytes::Bytes,
     /// Strong validator of `jwks_json` (RFC 9110 §8.8.3), quoted.
     pub etag: String,
+    /// Verification keys of every published key, by `kid`.
+    pub verifiers: HashMap<String, jsonwebtoken::DecodingKey>,
 }
 
 #[derive(Serialize)]
@@ -163,11 +165,16 @@ fn build(
         "\"{}\"",
         URL_SAFE_NO_PAD.encode(&digest(&SHA256, json.as_bytes()).as_ref()[..16])
     );
+    let verifiers = published
+        .iter()
+        .map(|k| Ok((k.kid().to_owned(), k.decoding_key()?)))
+        .collect::<Result<_, CryptoError>>()?;
     Ok(KeySet {
         active,
         jwks_json: bytes::Bytes::from(json),
         etag,
         published,
+        verifiers,
     })
 }
 

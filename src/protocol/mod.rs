@@ -4,6 +4,7 @@ pub mod claims;
 pub mod client_auth;
 pub mod error;
 pub mod form;
+pub mod introspection;
 pub mod metadata;
 pub mod redirect_uri;
 pub mod scope;

@@ -4,6 +4,7 @@ pub mod apis;
 pub mod clients;
 pub mod error;
 pub mod keys;
+pub mod revocations;
 pub mod roles;
 pub mod tenants;
 pub mod users;

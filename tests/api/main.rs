@@ -9,6 +9,7 @@ mod browser_clients;
 mod cli;
 mod client_credentials;
 mod health;
+mod introspection;
 mod jwks_discovery;
 mod key_errors;
 mod multinode;

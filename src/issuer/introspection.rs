@@ -1,0 +1,84 @@
+//! Introspection and revocation of the access tokens Castellan issued.
+
+use serde_json::{Map, Value};
+
+use super::Issuer;
+use crate::crypto::jwt;
+use crate::protocol::OAuthError;
+use crate::protocol::client_auth::ClientCredentials;
+use crate::protocol::introspection::{active, inactive};
+use crate::store::clients::ClientRecord;
+
+impl Issuer {
+    /// RFC 7662. A client learns about tokens issued to it and tokens for the APIs it may call;
+    /// any other token, like an invalid one, is merely inactive.
+    pub async fn introspect(
+        &self,
+        creds: ClientCredentials,
+        token: &str,
+    ) -> Result<Value, OAuthError> {
+        let caller = self.authenticate(&creds).await?;
+        let Some(claims) = self.live_claims(token).await? else {
+            return Ok(inactive());
+        };
+        if !may_see(&caller, &claims) {
+            return Ok(inactive());
+        }
+        Ok(active(claims))
+    }
+
+    /// RFC 7009. Invalid and expired tokens are answered with success: there is nothing to revoke.
+    pub async fn revoke(&self, creds: ClientCredentials, token: &str) -> Result<(), OAuthError> {
+        let caller = self.authenticate(&creds).await?;
+        let now = self.clock.now();
+        let keys = self.keys.current();
+        let Ok(claims) = jwt::verify_access_token(token, &keys.verifiers, &self.issuer, now) else {
+            return Ok(());
+        };
+        if claim(&claims, "client_id") != Some(caller.client_id.as_str()) {
+            return Err(OAuthError::invalid_request(
+                "this token was not issued to this client",
+            ));
+        }
+        let (Some(jti), Some(exp)) = (
+            claim(&claims, "jti"),
+            claims.get("exp").and_then(Value::as_i64),
+        ) else {
+            return Ok(());
+        };
+        self.store
+            .revoke_token(jti, caller.client_id.as_str(), exp, now)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot record a revocation");
+                OAuthError::unavailable()
+            })
+    }
+
+    /// The claims of a token that verifies, is within its lifetime and was not revoked.
+    async fn live_claims(&self, token: &str) -> Result<Option<Map<String, Value>>, OAuthError> {
+        let keys = self.keys.current();
+        let Ok(claims) =
+            jwt::verify_access_token(token, &keys.verifiers, &self.issuer, self.clock.now())
+        else {
+            return Ok(None);
+        };
+        let Some(jti) = claim(&claims, "jti") else {
+            return Ok(None);
+        };
+        let revoked = self.store.is_revoked(jti).await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot read revocations");
+            OAuthError::unavailable()
+        })?;
+        Ok((!revoked).then_some(claims))
+    }
+}
+
+fn claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    claims.get(name).and_then(Value::as_str)
+}
+
+fn may_see(caller: &ClientRecord, claims: &Map<String, Value>) -> bool {
+    claim(claims, "client_id") == Some(caller.client_id.as_str())
+        || claim(claims, "aud").is_some_and(|aud| caller.apis.contains_key(aud))
+}
