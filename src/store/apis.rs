@@ -1,7 +1,7 @@
 //! APIs (resource servers): their identifier is the `aud` of tokens issued for them.
 
 use super::error::ResultExt;
-use super::{Error, Result, Store, bump_generation, new_id};
+use super::{Error, Result, Store, commit_change, new_id};
 use crate::protocol::{ApiIdentifier, Scope};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -41,8 +41,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(Api {
             id,
             identifier: identifier.to_string(),

@@ -7,7 +7,7 @@ use sqlx::{Any, Transaction};
 use super::error::ResultExt;
 use super::roles::role_id;
 use super::tenants::tenant_id;
-use super::{Error, Result, Store, bump_generation, new_id};
+use super::{Error, Result, Store, bump_generation, commit_change, new_id};
 use crate::crypto::SecretHash;
 use crate::protocol::{
     ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, ScopeSet, TenantSlug,
@@ -260,8 +260,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(no_such_client(client_id));
         }
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(())
     }
 
@@ -286,8 +285,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(no_such_client(client_id));
         }
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Transaction};
 
-use super::{Error, Result, Store, bump_generation};
+use super::{Error, Result, Store, commit_change};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -106,8 +106,7 @@ impl Store {
     pub async fn insert_active_key(&self, key: &StoredKey) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         insert(&mut tx, key, KeyState::Active).await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(())
     }
 
@@ -115,8 +114,7 @@ impl Store {
     pub async fn insert_next_key(&self, key: &StoredKey) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         insert(&mut tx, key, KeyState::Next).await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(())
     }
 
@@ -130,8 +128,7 @@ impl Store {
         .bind(kid)
         .execute(&mut *tx)
         .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -162,8 +159,7 @@ impl Store {
         if !activate(&mut tx, successor, now).await? {
             return Ok(false);
         }
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(true)
     }
 
@@ -202,8 +198,7 @@ impl Store {
                 ));
             }
         }
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(state)
     }
 
@@ -223,8 +218,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(gone.into_iter().map(|(k,)| k).collect())
     }
 }

@@ -113,6 +113,13 @@ pub(crate) async fn bump_generation(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -
     Ok(())
 }
 
+/// Commits a change that running servers cache, telling every node about it in the same transaction.
+pub(crate) async fn commit_change(mut tx: sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+    bump_generation(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Adds `mode=rwc` so the file is created, and creates its folder.
 fn prepare_sqlite(url: &str) -> Result<String> {
     let rest = url

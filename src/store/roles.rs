@@ -2,7 +2,7 @@
 
 use super::error::ResultExt;
 use super::tenants::tenant_id;
-use super::{Error, Result, Store, bump_generation, new_id};
+use super::{Error, Result, Store, commit_change, new_id};
 use crate::protocol::TenantSlug;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -60,8 +60,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(Role {
             id,
             tenant: tenant.to_string(),

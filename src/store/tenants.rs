@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::error::ResultExt;
-use super::{Error, Result, Store, bump_generation, new_id};
+use super::{Error, Result, Store, commit_change, new_id};
 use crate::protocol::TenantSlug;
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
@@ -24,8 +24,7 @@ impl Store {
         };
         let mut tx = self.pool().begin().await?;
         insert_tenant(&mut tx, &tenant).await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(tenant)
     }
 

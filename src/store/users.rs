@@ -5,7 +5,7 @@ use sqlx::{Any, Transaction};
 use super::error::ResultExt;
 use super::roles::role_id;
 use super::tenants::tenant_id;
-use super::{Error, Result, Store, bump_generation, new_id};
+use super::{Error, Result, Store, bump_generation, commit_change, new_id};
 use crate::protocol::TenantSlug;
 
 /// A user without the password hash, which only the sign-in path reads.
@@ -174,8 +174,7 @@ impl Store {
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(())
     }
 
@@ -188,8 +187,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let (id, tenant_row) = user_id(&mut tx, tenant, username).await?;
         grant_role(&mut tx, &id, &tenant_row, tenant, role).await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(())
     }
 
@@ -214,8 +212,7 @@ impl Store {
                 "user {username:?} does not have role {role:?}"
             )));
         }
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(())
     }
 
@@ -239,8 +236,7 @@ impl Store {
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-        bump_generation(&mut tx).await?;
-        tx.commit().await?;
+        commit_change(tx).await?;
         Ok(())
     }
 }
