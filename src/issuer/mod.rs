@@ -11,7 +11,7 @@ use crate::crypto::jwt::{self, JwtType};
 use crate::directory::ClientDirectory;
 use crate::keys::KeyRing;
 use crate::protocol::claims::{AccessTokenClaims, TokenResponse};
-use crate::protocol::client_auth::{AuthMethod, ClientCredentials};
+use crate::protocol::client_auth::ClientCredentials;
 use crate::protocol::token_request::TokenRequest;
 use crate::protocol::{GrantType, OAuthError};
 use crate::store::Store;
@@ -57,10 +57,7 @@ impl Issuer {
         &self,
         creds: &ClientCredentials,
     ) -> Result<Arc<ClientRecord>, OAuthError> {
-        let basic = creds.method == AuthMethod::Basic;
-        let refuse = || {
-            OAuthError::invalid_client("unknown client or wrong secret").with_basic_challenge(basic)
-        };
+        let refuse = || OAuthError::invalid_client("unknown client or wrong secret");
         let client = self.clients.get(&creds.client_id).await.map_err(|e| {
             tracing::warn!(error = %e, "client lookup failed");
             OAuthError::unavailable()
@@ -76,9 +73,7 @@ impl Issuer {
             return Err(refuse());
         }
         if client.disabled_at.is_some() {
-            return Err(
-                OAuthError::invalid_client("this client is disabled").with_basic_challenge(basic)
-            );
+            return Err(OAuthError::invalid_client("this client is disabled"));
         }
         Ok(client)
     }

@@ -50,7 +50,7 @@ impl ClientCredentials {
         let in_body = form.get("client_secret").is_some();
         match header {
             AuthorizationHeader::Present(value) => {
-                let fail = |why: &str| OAuthError::invalid_client(why).with_basic_challenge(true);
+                let fail = |why: &str| OAuthError::invalid_client(why);
                 if in_body {
                     return Err(OAuthError::invalid_request(
                         "use one client authentication method: HTTP Basic or client_secret in the body, not both",
@@ -165,7 +165,7 @@ mod tests {
             &FormParams::default(),
         )
         .unwrap_err();
-        assert!(err.basic_challenge);
+        assert_eq!(err.code, super::super::ErrorCode::InvalidClient);
     }
 
     #[test]
@@ -173,6 +173,5 @@ mod tests {
         let form = FormParams::parse(b"client_id=a").unwrap();
         let err = ClientCredentials::extract(AuthorizationHeader::Absent, &form).unwrap_err();
         assert_eq!(err.code, super::super::ErrorCode::InvalidClient);
-        assert!(!err.basic_challenge);
     }
 }

@@ -35,14 +35,10 @@ impl ErrorCode {
 }
 
 /// An OAuth error with a human-readable description for the client developer.
-///
-/// `basic_challenge` records that the client tried HTTP Basic, so the 401 must say so
-/// (RFC 6749 §5.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: String,
-    pub basic_challenge: bool,
 }
 
 impl OAuthError {
@@ -50,7 +46,6 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
-            basic_challenge: false,
         }
     }
 
@@ -79,11 +74,6 @@ impl OAuthError {
 
     pub fn server_error() -> Self {
         Self::new(ErrorCode::ServerError, "internal error")
-    }
-
-    pub fn with_basic_challenge(mut self, basic: bool) -> Self {
-        self.basic_challenge = basic;
-        self
     }
 }
 
