@@ -63,8 +63,7 @@ impl OAuthForm {
 async fn read_capped(body: Body) -> Result<axum::body::Bytes, Response> {
     axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
         let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
             oauth_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
