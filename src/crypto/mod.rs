@@ -3,6 +3,7 @@
 pub mod jwt;
 pub mod master_key;
 pub mod password;
+pub mod pkce;
 pub mod random;
 pub mod secret;
 pub mod signing_key;

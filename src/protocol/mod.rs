@@ -1,11 +1,13 @@
 //! OAuth 2.0 / OIDC rules as pure types and functions: no HTTP, no storage, no I/O.
 
+pub mod authorize;
 pub mod claims;
 pub mod client_auth;
 pub mod error;
 pub mod form;
 pub mod introspection;
 pub mod metadata;
+pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
 pub mod token_request;
