@@ -17,12 +17,15 @@ use super::{CryptoError, SigningKey};
 pub enum JwtType {
     /// RFC 9068 §2.1: `typ: at+jwt`.
     AccessToken,
+    /// OIDC Core §2: a plain `JWT`, so no validator mistakes one for an access token.
+    IdToken,
 }
 
 impl JwtType {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AccessToken => "at+jwt",
+            Self::IdToken => "JWT",
         }
     }
 }
@@ -43,6 +46,12 @@ pub fn sign<T: Serialize>(
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
     Ok(token)
+}
+
+/// OIDC Core §3.1.3.6: base64url of the left half of SHA-256 of the access token's ASCII.
+pub fn at_hash(access_token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
 }
 
 /// Why one of our tokens was not accepted; callers answer "inactive" rather than the reason.
@@ -95,4 +104,46 @@ pub fn verify_access_token(
         return Err(Rejected("outside its lifetime"));
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::signing_key::KeyBits;
+
+    #[test]
+    fn access_and_id_tokens_differ_in_typ_and_verify_accordingly() {
+        let key = SigningKey::generate(KeyBits::Rsa2048).unwrap();
+        let keys = HashMap::from([(key.kid().to_owned(), key.decoding_key().unwrap())]);
+        let claims = serde_json::json!({ "iss": "https://id", "sub": "s", "jti": "j", "exp": 200, "nbf": 100 });
+        let access = sign(&key, JwtType::AccessToken, &claims).unwrap();
+        let id = sign(&key, JwtType::IdToken, &claims).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&id).unwrap().typ.as_deref(),
+            Some("JWT")
+        );
+        assert!(verify_access_token(&access, &keys, "https://id", 150).is_ok());
+        assert_eq!(
+            verify_access_token(&id, &keys, "https://id", 150).unwrap_err(),
+            Rejected("not an access token")
+        );
+        assert!(verify_access_token(&access, &keys, "https://other", 150).is_err());
+        assert!(
+            verify_access_token(&access, &keys, "https://id", 200).is_err(),
+            "exp is exclusive"
+        );
+        assert!(
+            verify_access_token(&access, &keys, "https://id", 99).is_err(),
+            "not before nbf"
+        );
+    }
+
+    /// The worked example of OIDC Core §A.3 (at_hash of its access token).
+    #[test]
+    fn at_hash_matches_the_oidc_example() {
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
 }

@@ -57,6 +57,7 @@ pub struct SigningKey {
     pair: KeyPair,
     jwk: PublicJwk,
     access_header: String,
+    id_header: String,
 }
 
 impl fmt::Debug for SigningKey {
@@ -113,6 +114,7 @@ impl SigningKey {
         let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
         let kid = thumbprint(&n, &e);
         let access_header = encode_header(&kid, JwtType::AccessToken);
+        let id_header = encode_header(&kid, JwtType::IdToken);
         let jwk = PublicJwk {
             kty: "RSA",
             kid,
@@ -125,6 +127,7 @@ impl SigningKey {
             pair,
             jwk,
             access_header,
+            id_header,
         })
     }
 
@@ -157,6 +160,7 @@ impl SigningKey {
     pub(super) fn header(&self, typ: JwtType) -> &str {
         match typ {
             JwtType::AccessToken => &self.access_header,
+            JwtType::IdToken => &self.id_header,
         }
     }
 

@@ -20,6 +20,30 @@ pub struct AccessTokenClaims<'a> {
     pub permissions: &'a [String],
 }
 
+/// ID-token claims (OIDC Core §2, §5.1); profile and email claims appear by granted scope.
+#[derive(Debug, Serialize)]
+pub struct IdTokenClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
+    pub at_hash: &'a str,
+    /// The client the token was issued to; equal to `aud` (OIDC Core §2).
+    pub azp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<&'a str>,
+    pub roles: &'a [String],
+    pub tenant_id: &'a str,
+}
+
 /// The successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
