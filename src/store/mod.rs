@@ -3,6 +3,7 @@
 pub mod apis;
 pub mod clients;
 pub mod error;
+pub mod grants;
 pub mod keys;
 pub mod revocations;
 pub mod roles;

@@ -8,6 +8,7 @@ mod bootstrap;
 mod browser_clients;
 mod cli;
 mod client_credentials;
+mod grants;
 mod health;
 mod introspection;
 mod jwks_discovery;

@@ -1,0 +1,251 @@
+//! Single-use authorization codes and rotating refresh tokens, with replay detection.
+//!
+//! Each redemption is one conditional update, so two nodes (or two racing requests) can never
+//! both succeed; the loser learns the value was already used and the whole family is revoked.
+
+use sqlx::{Any, Transaction};
+
+use super::{Result, Store};
+
+/// What presenting a code or refresh token led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Redemption<T> {
+    /// First use: here is what it grants.
+    Fresh(T),
+    /// Used before: the family it belongs to is now revoked (RFC 9700 §2.2.2, §4.14.2).
+    Replayed { family: String },
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeGrant {
+    pub family: String,
+    pub client_row: String,
+    pub user_row: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub auth_time: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshGrant {
+    pub family: String,
+    pub client_row: String,
+    pub user_row: String,
+    pub scope: String,
+    pub auth_time: i64,
+    /// The family's absolute end, inherited by every rotation.
+    pub expires_at: i64,
+}
+
+/// A refresh token to store: its hash, what it grants and until when.
+#[derive(Debug, Clone)]
+pub struct NewRefresh {
+    pub hash: Vec<u8>,
+    pub grant: RefreshGrant,
+    pub idle_expires_at: i64,
+}
+
+type CodeRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+);
+type RefreshRow = (String, String, String, String, i64, i64);
+
+impl Store {
+    pub async fn insert_code(
+        &self,
+        hash: &[u8],
+        grant: &CodeGrant,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, family, client_id, user_id, redirect_uri, scope, nonce, \
+             code_challenge, auth_time, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
+        )
+        .bind(hash)
+        .bind(&grant.family)
+        .bind(&grant.client_row)
+        .bind(&grant.user_row)
+        .bind(&grant.redirect_uri)
+        .bind(&grant.scope)
+        .bind(grant.nonce.as_deref())
+        .bind(&grant.code_challenge)
+        .bind(grant.auth_time)
+        .bind(now)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Uses a code once. A second presentation revokes everything issued from the first.
+    pub async fn redeem_code(&self, hash: &[u8], now: i64) -> Result<Redemption<CodeGrant>> {
+        let mut tx = self.pool().begin().await?;
+        let used = sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+        if used.rows_affected() == 1 {
+            let (family, client_row, user_row, redirect_uri, scope, nonce, code_challenge, auth_time): CodeRow =
+                sqlx::query_as(
+                    "SELECT family, client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time \
+                     FROM authorization_codes WHERE code_hash = $1",
+                )
+                .bind(hash)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Redemption::Fresh(CodeGrant {
+                family,
+                client_row,
+                user_row,
+                redirect_uri,
+                scope,
+                nonce,
+                code_challenge,
+                auth_time,
+            }));
+        }
+        let seen: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT family, used_at FROM authorization_codes WHERE code_hash = $1")
+                .bind(hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let outcome = match seen {
+            Some((family, Some(_))) => {
+                revoke_family(&mut tx, &family, "authorization code replayed", now).await?;
+                Redemption::Replayed { family }
+            }
+            _ => Redemption::Invalid,
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub async fn insert_refresh(&self, token: &NewRefresh, now: i64) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        insert_refresh(&mut tx, token, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Uses a refresh token once and stores its successor in the same transaction. A used token
+    /// presented again revokes its whole family.
+    pub async fn rotate_refresh(
+        &self,
+        hash: &[u8],
+        successor: impl FnOnce(&RefreshGrant) -> NewRefresh,
+        now: i64,
+    ) -> Result<Redemption<RefreshGrant>> {
+        let mut tx = self.pool().begin().await?;
+        let used = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL \
+             AND expires_at > $1 AND idle_expires_at > $1 \
+             AND family NOT IN (SELECT family FROM revoked_families)",
+        )
+        .bind(now)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+        if used.rows_affected() == 1 {
+            let (family, client_row, user_row, scope, auth_time, expires_at): RefreshRow = sqlx::query_as(
+                "SELECT family, client_id, user_id, scope, auth_time, expires_at FROM refresh_tokens WHERE token_hash = $1",
+            )
+            .bind(hash)
+            .fetch_one(&mut *tx)
+            .await?;
+            let grant = RefreshGrant {
+                family,
+                client_row,
+                user_row,
+                scope,
+                auth_time,
+                expires_at,
+            };
+            insert_refresh(&mut tx, &successor(&grant), now).await?;
+            tx.commit().await?;
+            return Ok(Redemption::Fresh(grant));
+        }
+        let seen: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT family, used_at FROM refresh_tokens WHERE token_hash = $1")
+                .bind(hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let outcome = match seen {
+            Some((family, Some(_))) => {
+                revoke_family(&mut tx, &family, "refresh token reused", now).await?;
+                Redemption::Replayed { family }
+            }
+            _ => Redemption::Invalid,
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Has a replay (or a revocation) ended this family?
+    pub async fn family_revoked(&self, family: &str) -> Result<bool> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT family FROM revoked_families WHERE family = $1")
+                .bind(family)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.is_some())
+    }
+}
+
+async fn insert_refresh(tx: &mut Transaction<'_, Any>, token: &NewRefresh, now: i64) -> Result<()> {
+    let g = &token.grant;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family, client_id, user_id, scope, auth_time, created_at, \
+         idle_expires_at, expires_at, used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL)",
+    )
+    .bind(&token.hash)
+    .bind(&g.family)
+    .bind(&g.client_row)
+    .bind(&g.user_row)
+    .bind(&g.scope)
+    .bind(g.auth_time)
+    .bind(now)
+    .bind(token.idle_expires_at.min(g.expires_at))
+    .bind(g.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn revoke_family(
+    tx: &mut Transaction<'_, Any>,
+    family: &str,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("INSERT INTO revoked_families (family, revoked_at, reason) VALUES ($1, $2, $3) ON CONFLICT (family) DO NOTHING")
+        .bind(family)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(family)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! Authorization codes and refresh tokens in the store: single use, rotation, replay revokes the family.
+
+use castellan::protocol::{ClientId, TenantSlug};
+use castellan::store::grants::{CodeGrant, NewRefresh, Redemption, RefreshGrant};
+use castellan::store::users::NewUser;
+
+use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::on_both_backends;
+
+const NOW: i64 = 1_800_000_000;
+
+on_both_backends!(
+    a_code_works_once_and_a_replay_revokes_its_family,
+    refresh_tokens_rotate_and_reuse_revokes_the_family,
+    racing_redemptions_have_exactly_one_winner,
+);
+
+/// Row ids of a client and a user, for grants to point at.
+async fn client_and_user(app: &TestApp) -> (String, String) {
+    app.create_api("https://api.example.com", &["read"]).await;
+    let client = app
+        .create_client(
+            "default",
+            &[("https://api.example.com", &["read"])],
+            &[],
+            None,
+        )
+        .await;
+    let client_row = app
+        .store
+        .find_client(&ClientId::parse(&client.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let new = NewUser {
+        tenant: TenantSlug::parse("default").unwrap(),
+        username: "ada".into(),
+        email: None,
+        name: None,
+        roles: vec![],
+    };
+    let user = app
+        .store
+        .create_user(&new, "$argon2id$placeholder", NOW)
+        .await
+        .unwrap();
+    (client_row, user.id)
+}
+
+fn code(family: &str, client_row: &str, user_row: &str) -> CodeGrant {
+    CodeGrant {
+        family: family.into(),
+        client_row: client_row.into(),
+        user_row: user_row.into(),
+        redirect_uri: "https://app.example.com/cb".into(),
+        scope: "openid offline_access".into(),
+        nonce: Some("n".into()),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        auth_time: NOW,
+    }
+}
+
+fn refresh(hash: &[u8], grant: &RefreshGrant, idle_until: i64) -> NewRefresh {
+    NewRefresh {
+        hash: hash.to_vec(),
+        grant: grant.clone(),
+        idle_expires_at: idle_until,
+    }
+}
+
+fn grant_of(family: &str, client_row: &str, user_row: &str) -> RefreshGrant {
+    RefreshGrant {
+        family: family.into(),
+        client_row: client_row.into(),
+        user_row: user_row.into(),
+        scope: "openid offline_access".into(),
+        auth_time: NOW,
+        expires_at: NOW + 30 * 86_400,
+    }
+}
+
+async fn a_code_works_once_and_a_replay_revokes_its_family(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client_row, user_row) = client_and_user(&app).await;
+    let store = &app.store;
+    let grant = code("fam-1", &client_row, &user_row);
+    store
+        .insert_code(b"code-1", &grant, NOW, NOW + 60)
+        .await
+        .unwrap();
+    store
+        .insert_refresh(
+            &refresh(
+                b"rt-1",
+                &grant_of("fam-1", &client_row, &user_row),
+                NOW + 3600,
+            ),
+            NOW,
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.redeem_code(b"code-1", NOW + 1).await.unwrap(),
+        Redemption::Fresh(grant)
+    );
+    assert!(!store.family_revoked("fam-1").await.unwrap());
+    assert_eq!(
+        store.redeem_code(b"code-1", NOW + 2).await.unwrap(),
+        Redemption::Replayed {
+            family: "fam-1".into()
+        }
+    );
+    assert!(store.family_revoked("fam-1").await.unwrap());
+    let after = store
+        .rotate_refresh(b"rt-1", |g| refresh(b"rt-2", g, NOW + 7200), NOW + 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        Redemption::Invalid,
+        "tokens issued from a replayed code are dead"
+    );
+
+    store
+        .insert_code(
+            b"code-2",
+            &code("fam-2", &client_row, &user_row),
+            NOW,
+            NOW + 60,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.redeem_code(b"code-2", NOW + 60).await.unwrap(),
+        Redemption::Invalid,
+        "60 s and no more"
+    );
+    assert_eq!(
+        store.redeem_code(b"nope", NOW).await.unwrap(),
+        Redemption::Invalid
+    );
+    assert!(
+        !store.family_revoked("fam-2").await.unwrap(),
+        "an expired code is no replay"
+    );
+}
+
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client_row, user_row) = client_and_user(&app).await;
+    let store = &app.store;
+    let family = grant_of("fam-r", &client_row, &user_row);
+    store
+        .insert_refresh(&refresh(b"r1", &family, NOW + 3600), NOW)
+        .await
+        .unwrap();
+
+    let first = store
+        .rotate_refresh(b"r1", |g| refresh(b"r2", g, NOW + 7200), NOW + 10)
+        .await
+        .unwrap();
+    assert_eq!(first, Redemption::Fresh(family.clone()));
+    let second = store
+        .rotate_refresh(b"r2", |g| refresh(b"r3", g, NOW + 9000), NOW + 20)
+        .await
+        .unwrap();
+    assert_eq!(second, Redemption::Fresh(family.clone()));
+
+    let reuse = store
+        .rotate_refresh(b"r1", |g| refresh(b"evil", g, NOW + 9000), NOW + 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        reuse,
+        Redemption::Replayed {
+            family: "fam-r".into()
+        }
+    );
+    let current = store
+        .rotate_refresh(b"r3", |g| refresh(b"r4", g, NOW + 9000), NOW + 40)
+        .await
+        .unwrap();
+    assert_eq!(current, Redemption::Invalid, "the whole family is revoked");
+    let planted = store
+        .rotate_refresh(b"evil", |g| refresh(b"x", g, NOW + 9000), NOW + 41)
+        .await
+        .unwrap();
+    assert_eq!(
+        planted,
+        Redemption::Invalid,
+        "no successor was stored for the reused token"
+    );
+
+    // Idle expiry: a token not used in time is dead; the absolute end is inherited and never extended.
+    let idle = grant_of("fam-idle", &client_row, &user_row);
+    store
+        .insert_refresh(&refresh(b"i1", &idle, NOW + 100), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh(b"i1", |g| refresh(b"i2", g, NOW + 200), NOW + 100)
+            .await
+            .unwrap(),
+        Redemption::Invalid
+    );
+    let short = RefreshGrant {
+        family: "fam-abs".into(),
+        expires_at: NOW + 50,
+        ..idle
+    };
+    store
+        .insert_refresh(&refresh(b"a1", &short, NOW + 1000), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh(b"a1", |g| refresh(b"a2", g, NOW + 2000), NOW + 50)
+            .await
+            .unwrap(),
+        Redemption::Invalid
+    );
+}
+
+async fn racing_redemptions_have_exactly_one_winner(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client_row, user_row) = client_and_user(&app).await;
+    let store = app.store.clone();
+    store
+        .insert_code(
+            b"race",
+            &code("fam-race", &client_row, &user_row),
+            NOW,
+            NOW + 60,
+        )
+        .await
+        .unwrap();
+    let attempts: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.redeem_code(b"race", NOW + 1).await })
+        })
+        .collect();
+    let mut fresh = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(Redemption::Fresh(_)) => fresh += 1,
+            Ok(_) => {}
+            // SQLite may report a busy database to a loser; that is a refusal, not a second win.
+            Err(_) => {}
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one redemption wins");
+}
