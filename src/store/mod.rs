@@ -7,6 +7,7 @@ pub mod grants;
 pub mod keys;
 pub mod revocations;
 pub mod roles;
+pub mod sessions;
 pub mod tenants;
 pub mod users;
 

@@ -254,3 +254,97 @@ async fn racing_redemptions_have_exactly_one_winner(backend: Backend) {
     }
     assert_eq!(fresh, 1, "exactly one redemption wins");
 }
+
+on_both_backends!(
+    sessions_end_expire_and_die_with_their_user,
+    consent_is_remembered_per_user_and_client
+);
+
+async fn sessions_end_expire_and_die_with_their_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, user_row) = client_and_user(&app).await;
+    let store = &app.store;
+    store
+        .create_session(b"s1", &user_row, NOW, NOW + 3600)
+        .await
+        .unwrap();
+    store
+        .create_session(b"s2", &user_row, NOW, NOW + 3600)
+        .await
+        .unwrap();
+    let live = store.find_session(b"s1", NOW + 10).await.unwrap().unwrap();
+    assert_eq!(
+        (live.user_row.as_str(), live.auth_time),
+        (user_row.as_str(), NOW)
+    );
+    assert!(
+        store
+            .find_session(b"s1", NOW + 3600)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    store.end_session(b"s1", NOW + 20).await.unwrap();
+    assert!(
+        store.find_session(b"s1", NOW + 21).await.unwrap().is_none(),
+        "ended"
+    );
+    assert!(store.find_session(b"unknown", NOW).await.unwrap().is_none());
+    let default = TenantSlug::parse("default").unwrap();
+    store.disable_user(&default, "ada", NOW + 30).await.unwrap();
+    assert!(
+        store.find_session(b"s2", NOW + 31).await.unwrap().is_none(),
+        "a disabled user has no session"
+    );
+}
+
+async fn consent_is_remembered_per_user_and_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client_row, user_row) = client_and_user(&app).await;
+    let store = &app.store;
+    assert!(
+        store
+            .consented_scopes(&user_row, &client_row)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .record_consent(&user_row, &client_row, &["openid", "profile"], NOW)
+        .await
+        .unwrap();
+    store
+        .record_consent(&user_row, &client_row, &["profile", "email"], NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .consented_scopes(&user_row, &client_row)
+            .await
+            .unwrap(),
+        ["email", "openid", "profile"]
+    );
+    let other = app
+        .create_client(
+            "default",
+            &[("https://api.example.com", &["read"])],
+            &[],
+            None,
+        )
+        .await;
+    let other_row = store
+        .find_client(&ClientId::parse(&other.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert!(
+        store
+            .consented_scopes(&user_row, &other_row)
+            .await
+            .unwrap()
+            .is_empty(),
+        "per client"
+    );
+}
