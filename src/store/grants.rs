@@ -25,6 +25,8 @@ pub struct CodeGrant {
     pub user_row: String,
     pub redirect_uri: String,
     pub scope: String,
+    /// The access token's `aud`.
+    pub audience: String,
     pub nonce: Option<String>,
     pub code_challenge: String,
     pub auth_time: i64,
@@ -36,6 +38,7 @@ pub struct RefreshGrant {
     pub client_row: String,
     pub user_row: String,
     pub scope: String,
+    pub audience: String,
     pub auth_time: i64,
     /// The family's absolute end, inherited by every rotation.
     pub expires_at: i64,
@@ -49,17 +52,29 @@ pub struct NewRefresh {
     pub idle_expires_at: i64,
 }
 
-type CodeRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    i64,
-);
-type RefreshRow = (String, String, String, String, i64, i64);
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    family: String,
+    client_id: String,
+    user_id: String,
+    redirect_uri: String,
+    scope: String,
+    audience: String,
+    nonce: Option<String>,
+    code_challenge: String,
+    auth_time: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    family: String,
+    client_id: String,
+    user_id: String,
+    scope: String,
+    audience: String,
+    auth_time: i64,
+    expires_at: i64,
+}
 
 impl Store {
     pub async fn insert_code(
@@ -71,8 +86,8 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, family, client_id, user_id, redirect_uri, scope, nonce, \
-             code_challenge, auth_time, created_at, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
+             code_challenge, auth_time, created_at, expires_at, used_at, audience) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12)",
         )
         .bind(hash)
         .bind(&grant.family)
@@ -85,6 +100,7 @@ impl Store {
         .bind(grant.auth_time)
         .bind(now)
         .bind(expires_at)
+        .bind(&grant.audience)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -101,24 +117,24 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if used.rows_affected() == 1 {
-            let (family, client_row, user_row, redirect_uri, scope, nonce, code_challenge, auth_time): CodeRow =
-                sqlx::query_as(
-                    "SELECT family, client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time \
-                     FROM authorization_codes WHERE code_hash = $1",
-                )
-                .bind(hash)
-                .fetch_one(&mut *tx)
-                .await?;
+            let row: CodeRow = sqlx::query_as(
+                "SELECT family, client_id, user_id, redirect_uri, scope, audience, nonce, code_challenge, auth_time \
+                 FROM authorization_codes WHERE code_hash = $1",
+            )
+            .bind(hash)
+            .fetch_one(&mut *tx)
+            .await?;
             tx.commit().await?;
             return Ok(Redemption::Fresh(CodeGrant {
-                family,
-                client_row,
-                user_row,
-                redirect_uri,
-                scope,
-                nonce,
-                code_challenge,
-                auth_time,
+                family: row.family,
+                client_row: row.client_id,
+                user_row: row.user_id,
+                redirect_uri: row.redirect_uri,
+                scope: row.scope,
+                audience: row.audience,
+                nonce: row.nonce,
+                code_challenge: row.code_challenge,
+                auth_time: row.auth_time,
             }));
         }
         let seen: Option<(String, Option<i64>)> =
@@ -163,19 +179,21 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if used.rows_affected() == 1 {
-            let (family, client_row, user_row, scope, auth_time, expires_at): RefreshRow = sqlx::query_as(
-                "SELECT family, client_id, user_id, scope, auth_time, expires_at FROM refresh_tokens WHERE token_hash = $1",
+            let row: RefreshRow = sqlx::query_as(
+                "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at FROM refresh_tokens \
+                 WHERE token_hash = $1",
             )
             .bind(hash)
             .fetch_one(&mut *tx)
             .await?;
             let grant = RefreshGrant {
-                family,
-                client_row,
-                user_row,
-                scope,
-                auth_time,
-                expires_at,
+                family: row.family,
+                client_row: row.client_id,
+                user_row: row.user_id,
+                scope: row.scope,
+                audience: row.audience,
+                auth_time: row.auth_time,
+                expires_at: row.expires_at,
             };
             insert_refresh(&mut tx, &successor(&grant), now).await?;
             tx.commit().await?;
@@ -212,7 +230,8 @@ async fn insert_refresh(tx: &mut Transaction<'_, Any>, token: &NewRefresh, now: 
     let g = &token.grant;
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family, client_id, user_id, scope, auth_time, created_at, \
-         idle_expires_at, expires_at, used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL)",
+         idle_expires_at, expires_at, used_at, revoked_at, audience) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10)",
     )
     .bind(&token.hash)
     .bind(&g.family)
@@ -223,6 +242,7 @@ async fn insert_refresh(tx: &mut Transaction<'_, Any>, token: &NewRefresh, now: 
     .bind(now)
     .bind(token.idle_expires_at.min(g.expires_at))
     .bind(g.expires_at)
+    .bind(&g.audience)
     .execute(&mut **tx)
     .await?;
     Ok(())

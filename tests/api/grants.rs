@@ -55,6 +55,7 @@ fn code(family: &str, client_row: &str, user_row: &str) -> CodeGrant {
         user_row: user_row.into(),
         redirect_uri: "https://app.example.com/cb".into(),
         scope: "openid offline_access".into(),
+        audience: "https://api.example.com".into(),
         nonce: Some("n".into()),
         code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
         auth_time: NOW,
@@ -75,6 +76,7 @@ fn grant_of(family: &str, client_row: &str, user_row: &str) -> RefreshGrant {
         client_row: client_row.into(),
         user_row: user_row.into(),
         scope: "openid offline_access".into(),
+        audience: "https://api.example.com".into(),
         auth_time: NOW,
         expires_at: NOW + 30 * 86_400,
     }
