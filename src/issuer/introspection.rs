@@ -17,7 +17,7 @@ impl Issuer {
         creds: ClientCredentials,
         token: &str,
     ) -> Result<Value, OAuthError> {
-        let caller = self.authenticate(&creds).await?;
+        let caller = self.authenticate_confidential(&creds).await?;
         let Some(claims) = self.live_claims(token).await? else {
             return Ok(inactive());
         };
@@ -29,7 +29,7 @@ impl Issuer {
 
     /// RFC 7009. Invalid and expired tokens are answered with success: there is nothing to revoke.
     pub async fn revoke(&self, creds: ClientCredentials, token: &str) -> Result<(), OAuthError> {
-        let caller = self.authenticate(&creds).await?;
+        let caller = self.authenticate_confidential(&creds).await?;
         let now = self.clock.now();
         let keys = self.keys.current();
         let Ok(claims) = jwt::verify_access_token(token, &keys.verifiers, &self.issuer, now) else {

@@ -53,6 +53,7 @@ impl Issuer {
     }
 
     /// Constant-time secret check; an unknown client costs the same hash as a known one.
+    /// A public client must present no secret; a confidential one must present its own.
     async fn authenticate(
         &self,
         creds: &ClientCredentials,
@@ -62,18 +63,40 @@ impl Issuer {
             tracing::warn!(error = %e, "client lookup failed");
             OAuthError::unavailable()
         })?;
+        let presented = creds.secret.as_ref().map(|s| s.secret());
         let Some(client) = client else {
-            let _ = SecretHash::of("").matches(creds.secret.secret());
+            let _ = SecretHash::of("").matches(presented.unwrap_or(""));
             return Err(refuse());
         };
-        let Some(hash) = &client.secret_hash else {
-            return Err(refuse());
+        let authenticated = match (&client.secret_hash, presented) {
+            (Some(hash), Some(secret)) => hash.matches(secret),
+            (None, None) => client.public,
+            (Some(_), None) => {
+                return Err(OAuthError::invalid_client(
+                    "client authentication required: HTTP Basic (client_secret_basic) or client_secret in the body (client_secret_post)",
+                ));
+            }
+            (None, Some(_)) => false,
         };
-        if !hash.matches(creds.secret.secret()) {
+        if !authenticated {
             return Err(refuse());
         }
         if client.disabled_at.is_some() {
             return Err(OAuthError::invalid_client("this client is disabled"));
+        }
+        Ok(client)
+    }
+
+    /// Introspection and revocation answer confidential clients only.
+    async fn authenticate_confidential(
+        &self,
+        creds: &ClientCredentials,
+    ) -> Result<Arc<ClientRecord>, OAuthError> {
+        let client = self.authenticate(creds).await?;
+        if client.public {
+            return Err(OAuthError::invalid_client(
+                "this endpoint needs a confidential client's credentials",
+            ));
         }
         Ok(client)
     }

@@ -28,13 +28,16 @@ impl fmt::Debug for PresentedSecret {
 pub enum AuthMethod {
     Basic,
     Post,
+    /// `client_id` alone: a public client (RFC 6749 §2.1), which proves itself with PKCE.
+    None,
 }
 
 /// The credentials a client presented, before they are checked.
 #[derive(Debug)]
 pub struct ClientCredentials {
     pub client_id: ClientId,
-    pub secret: PresentedSecret,
+    /// Absent for a public client.
+    pub secret: Option<PresentedSecret>,
     pub method: AuthMethod,
 }
 
@@ -72,16 +75,21 @@ impl ClientCredentials {
                         "client authentication required: HTTP Basic (client_secret_basic) or client_id and client_secret in the body (client_secret_post)",
                     )
                 };
-                let (Some(id), Some(secret)) = (form.get("client_id"), form.get("client_secret"))
-                else {
-                    return Err(missing());
-                };
+                let id = form.get("client_id").ok_or_else(missing)?;
                 let client_id = ClientId::parse(id)
                     .map_err(|_| OAuthError::invalid_client("unknown client or wrong secret"))?;
+                let secret = form
+                    .get("client_secret")
+                    .map(|s| PresentedSecret(s.to_owned()));
+                let method = if secret.is_some() {
+                    AuthMethod::Post
+                } else {
+                    AuthMethod::None
+                };
                 Ok(Self {
                     client_id,
-                    secret: PresentedSecret(secret.to_owned()),
-                    method: AuthMethod::Post,
+                    secret,
+                    method,
                 })
             }
         }
@@ -122,7 +130,7 @@ fn parse_basic(value: &[u8]) -> Result<ClientCredentials, String> {
     }
     Ok(ClientCredentials {
         client_id,
-        secret: PresentedSecret(secret),
+        secret: Some(PresentedSecret(secret)),
         method: AuthMethod::Basic,
     })
 }
@@ -144,7 +152,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(creds.client_id.as_str(), "my:client");
-        assert_eq!(creds.secret.secret(), "s+cr t");
+        assert_eq!(creds.secret.unwrap().secret(), "s+cr t");
         assert_eq!(creds.method, AuthMethod::Basic);
     }
 
@@ -169,9 +177,13 @@ mod tests {
     }
 
     #[test]
-    fn missing_secret_is_invalid_client() {
+    fn a_bare_client_id_is_a_public_client() {
         let form = FormParams::parse(b"client_id=a").unwrap();
-        let err = ClientCredentials::extract(AuthorizationHeader::Absent, &form).unwrap_err();
+        let creds = ClientCredentials::extract(AuthorizationHeader::Absent, &form).unwrap();
+        assert_eq!(creds.method, AuthMethod::None);
+        assert!(creds.secret.is_none());
+        let err = ClientCredentials::extract(AuthorizationHeader::Absent, &FormParams::default())
+            .unwrap_err();
         assert_eq!(err.code, super::super::ErrorCode::InvalidClient);
     }
 }

@@ -17,6 +17,8 @@ pub struct UserRecord {
     pub email: Option<String>,
     pub name: Option<String>,
     pub roles: Vec<String>,
+    /// Union of the roles' permissions, sorted.
+    pub permissions: Vec<String>,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
 }
@@ -109,6 +111,44 @@ impl Store {
         let user = load(&mut tx, &id).await?;
         tx.commit().await?;
         Ok(user)
+    }
+
+    /// The user by row id (as sessions and grants refer to users).
+    pub async fn find_user_by_row(&self, id: &str) -> Result<Option<UserRecord>> {
+        let mut tx = self.pool().begin().await?;
+        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let user = match exists {
+            Some(_) => Some(load(&mut tx, id).await?),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// The user and their password hash, for the sign-in form only.
+    pub async fn user_credentials(
+        &self,
+        tenant: &TenantSlug,
+        username: &str,
+    ) -> Result<Option<(UserRecord, String)>> {
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT u.id, u.password_hash FROM users u JOIN tenants t ON t.id = u.tenant_id \
+             WHERE t.slug = $1 AND u.username = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(username)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let found = match row {
+            Some((id, hash)) => Some((load(&mut tx, &id).await?, hash)),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(found)
     }
 
     pub async fn list_users(&self, tenant: Option<&TenantSlug>) -> Result<Vec<UserRecord>> {
@@ -285,19 +325,26 @@ async fn load(tx: &mut Transaction<'_, Any>, id: &str) -> Result<UserRecord> {
     .bind(id)
     .fetch_one(&mut **tx)
     .await?;
-    let roles: Vec<(String,)> = sqlx::query_as(
-        "SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = $1 ORDER BY r.name",
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT r.name, p.permission FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+         LEFT JOIN role_permissions p ON p.role_id = r.id WHERE ur.user_id = $1 ORDER BY r.name, p.permission",
     )
     .bind(&id)
     .fetch_all(&mut **tx)
     .await?;
+    let mut roles: Vec<String> = rows.iter().map(|(r, _)| r.clone()).collect();
+    roles.dedup();
+    let mut permissions: Vec<String> = rows.into_iter().filter_map(|(_, p)| p).collect();
+    permissions.sort();
+    permissions.dedup();
     Ok(UserRecord {
         id,
         tenant,
         username,
         email,
         name,
-        roles: roles.into_iter().map(|(r,)| r).collect(),
+        roles,
+        permissions,
         disabled_at,
         created_at,
     })
