@@ -1,5 +1,6 @@
 //! Token issuance: authenticate the client, apply the grant's rules, sign.
 
+mod authorization_code;
 mod client_credentials;
 mod introspection;
 
@@ -18,6 +19,14 @@ use crate::store::Store;
 use crate::store::clients::ClientRecord;
 
 pub use client_credentials::Decision;
+
+/// Whom an access token speaks for: a service (client credentials) or a person.
+struct Subject<'a> {
+    sub: &'a str,
+    roles: &'a [String],
+    permissions: &'a [String],
+    tenant: &'a str,
+}
 
 pub struct Issuer {
     pub issuer: String,
@@ -47,7 +56,37 @@ impl Issuer {
                     ));
                 }
                 let decision = client_credentials::decide(&client, scope, target.as_ref())?;
-                self.issue_access_token(&client, client.client_id.as_str(), &decision)
+                let subject = Subject {
+                    sub: client.client_id.as_str(),
+                    roles: &client.roles,
+                    permissions: &client.permissions,
+                    tenant: client.tenant.as_str(),
+                };
+                let scope = decision.scope.to_string();
+                let ttl = self.access_ttl(&client);
+                let access_token =
+                    self.access_token(&client, &subject, &decision.audience, &scope, ttl)?;
+                Ok(TokenResponse {
+                    access_token,
+                    token_type: "Bearer",
+                    expires_in: ttl,
+                    scope,
+                    id_token: None,
+                    refresh_token: None,
+                })
+            }
+            TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                self.exchange_code(
+                    &client,
+                    &code,
+                    redirect_uri.as_deref(),
+                    code_verifier.as_deref(),
+                )
+                .await
             }
         }
     }
@@ -101,44 +140,43 @@ impl Issuer {
         Ok(client)
     }
 
-    fn issue_access_token(
-        &self,
-        client: &ClientRecord,
-        sub: &str,
-        decision: &Decision,
-    ) -> Result<TokenResponse, OAuthError> {
-        let now = self.clock.now();
-        let ttl = client
+    /// The client's access-token lifetime, capped by `max_token_ttl`.
+    fn access_ttl(&self, client: &ClientRecord) -> i64 {
+        client
             .token_ttl
             .unwrap_or(self.default_ttl)
-            .min(self.max_ttl);
+            .min(self.max_ttl)
+    }
+
+    /// Signs an RFC 9068 access token for `subject`, issued to `client`.
+    fn access_token(
+        &self,
+        client: &ClientRecord,
+        subject: &Subject<'_>,
+        audience: &str,
+        scope: &str,
+        ttl: i64,
+    ) -> Result<String, OAuthError> {
+        let now = self.clock.now();
         let jti = crate::crypto::random::uuid_v4()
             .map_err(internal)?
             .to_string();
-        let scope = decision.scope.to_string();
         let claims = AccessTokenClaims {
             iss: &self.issuer,
-            sub,
-            aud: &decision.audience,
+            sub: subject.sub,
+            aud: audience,
             exp: now + ttl,
             iat: now,
             nbf: now,
             jti: &jti,
             client_id: client.client_id.as_str(),
-            scope: &scope,
-            roles: &client.roles,
-            tenant_id: client.tenant.as_str(),
-            permissions: &client.permissions,
+            scope,
+            roles: subject.roles,
+            tenant_id: subject.tenant,
+            permissions: subject.permissions,
         };
         let keys = self.keys.current();
-        let access_token =
-            jwt::sign(&keys.active, JwtType::AccessToken, &claims).map_err(internal)?;
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: ttl,
-            scope,
-        })
+        jwt::sign(&keys.active, JwtType::AccessToken, &claims).map_err(internal)
     }
 }
 

@@ -26,6 +26,12 @@ pub enum TokenRequest {
         scope: Option<ScopeSet>,
         target: Option<Target>,
     },
+    /// RFC 6749 §4.1.3 with RFC 7636's `code_verifier`.
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
 }
 
 impl TryFrom<&FormParams> for TokenRequest {
@@ -39,6 +45,14 @@ impl TryFrom<&FormParams> for TokenRequest {
             "client_credentials" => Ok(Self::ClientCredentials {
                 scope: parse_scope(form)?,
                 target: parse_target(form)?,
+            }),
+            "authorization_code" => Ok(Self::AuthorizationCode {
+                code: form
+                    .get("code")
+                    .ok_or_else(|| OAuthError::invalid_request("missing code"))?
+                    .to_owned(),
+                redirect_uri: form.get("redirect_uri").map(str::to_owned),
+                code_verifier: form.get("code_verifier").map(str::to_owned),
             }),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -105,8 +119,11 @@ mod tests {
         let err =
             request("grant_type=client_credentials&resource=urn%3Aa&audience=urn%3Ab").unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidTarget);
-        let TokenRequest::ClientCredentials { target, .. } =
-            request("grant_type=client_credentials&resource=urn%3Aa&audience=urn%3Aa").unwrap();
+        let Ok(TokenRequest::ClientCredentials { target, .. }) =
+            request("grant_type=client_credentials&resource=urn%3Aa&audience=urn%3Aa")
+        else {
+            panic!("a client-credentials request");
+        };
         assert_eq!(target.unwrap().as_str(), "urn:a");
     }
 }

@@ -55,7 +55,6 @@ async fn grant_type_missing_or_unsupported(backend: Backend) {
 
     for grant in [
         "password",
-        "authorization_code",
         "refresh_token",
         "implicit",
         "urn:ietf:params:oauth:grant-type:device_code",
@@ -69,6 +68,15 @@ async fn grant_type_missing_or_unsupported(backend: Backend) {
         let response = app.token_post(&client, &[("grant_type", grant)]).await;
         expect_oauth_error(response, 400, "unsupported_grant_type").await;
     }
+    // A supported grant without its parameters is a malformed request, not an unknown grant.
+    let response = app
+        .token_basic(&client, &[("grant_type", "authorization_code")])
+        .await;
+    let (_, body) = expect_oauth_error(response, 400, "invalid_request").await;
+    assert!(
+        body["error_description"].as_str().unwrap().contains("code"),
+        "{body}"
+    );
 }
 
 async fn repeated_parameters_are_invalid_request_naming_them(backend: Backend) {

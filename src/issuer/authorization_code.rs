@@ -1,0 +1,193 @@
+//! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3).
+
+use super::{Issuer, Subject, internal};
+use crate::crypto::jwt::{self, JwtType};
+use crate::crypto::{SecretHash, pkce, random};
+use crate::protocol::claims::{IdTokenClaims, TokenResponse};
+use crate::protocol::pkce::{CodeChallenge, CodeVerifier};
+use crate::protocol::{ErrorCode, GrantType, OAuthError};
+use crate::store::clients::ClientRecord;
+use crate::store::grants::{CodeGrant, NewRefresh, Redemption, RefreshGrant};
+use crate::store::users::UserRecord;
+
+/// Refresh tokens end this long after sign-in, however often they are used.
+pub const REFRESH_ABSOLUTE_TTL: i64 = 30 * 86_400;
+/// A refresh token unused this long is dead.
+pub const REFRESH_IDLE_TTL: i64 = 14 * 86_400;
+
+fn invalid_grant(description: &str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, description)
+}
+
+fn unavailable(e: crate::store::Error) -> OAuthError {
+    tracing::warn!(error = %e, "store unavailable during code exchange");
+    OAuthError::unavailable()
+}
+
+impl Issuer {
+    pub(super) async fn exchange_code(
+        &self,
+        client: &ClientRecord,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client is not allowed to use the authorization_code grant",
+            ));
+        }
+        let verifier = verifier.ok_or_else(|| invalid_grant("code_verifier is required (PKCE)"))?;
+        let verifier = CodeVerifier::parse(verifier).map_err(|e| invalid_grant(&e.0))?;
+        let now = self.clock.now();
+        let hash = SecretHash::of(code);
+        let grant = match self
+            .store
+            .redeem_code(hash.as_bytes(), now)
+            .await
+            .map_err(unavailable)?
+        {
+            Redemption::Fresh(grant) => grant,
+            Redemption::Replayed { family } => {
+                tracing::warn!(client_id = %client.client_id, %family, "authorization code replayed; grant revoked");
+                return Err(invalid_grant(
+                    "this code was already used; every token it produced is revoked",
+                ));
+            }
+            Redemption::Invalid => return Err(invalid_grant("the code is unknown or expired")),
+        };
+        check(client, &grant, redirect_uri, &verifier)?;
+        let user = self
+            .store
+            .find_user_by_row(&grant.user_row)
+            .await
+            .map_err(unavailable)?
+            .filter(|u| u.disabled_at.is_none())
+            .ok_or_else(|| invalid_grant("the user can no longer sign in"))?;
+        self.user_tokens(client, &user, &grant, now).await
+    }
+
+    /// Access token, ID token (scope `openid`) and refresh token (`offline_access`).
+    async fn user_tokens(
+        &self,
+        client: &ClientRecord,
+        user: &UserRecord,
+        grant: &CodeGrant,
+        now: i64,
+    ) -> Result<TokenResponse, OAuthError> {
+        let subject = Subject {
+            sub: &user.id,
+            roles: &user.roles,
+            permissions: &user.permissions,
+            tenant: &user.tenant,
+        };
+        let ttl = self.access_ttl(client);
+        let access_token =
+            self.access_token(client, &subject, &grant.audience, &grant.scope, ttl)?;
+        let scopes: Vec<&str> = grant.scope.split(' ').collect();
+        let id_token = match scopes.contains(&"openid") {
+            true => Some(self.id_token(client, user, grant, &access_token, &scopes, now, ttl)?),
+            false => None,
+        };
+        let offline = scopes.contains(&"offline_access")
+            && client.grant_types.contains(&GrantType::RefreshToken);
+        let refresh_token = match offline {
+            true => Some(self.new_refresh_token(client, grant, now).await?),
+            false => None,
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            scope: grant.scope.clone(),
+            id_token,
+            refresh_token,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn id_token(
+        &self,
+        client: &ClientRecord,
+        user: &UserRecord,
+        grant: &CodeGrant,
+        access_token: &str,
+        scopes: &[&str],
+        now: i64,
+        ttl: i64,
+    ) -> Result<String, OAuthError> {
+        let at_hash = jwt::at_hash(access_token);
+        let profile = scopes.contains(&"profile");
+        let claims = IdTokenClaims {
+            iss: &self.issuer,
+            sub: &user.id,
+            aud: client.client_id.as_str(),
+            exp: now + ttl,
+            iat: now,
+            auth_time: grant.auth_time,
+            nonce: grant.nonce.as_deref(),
+            at_hash: &at_hash,
+            azp: client.client_id.as_str(),
+            name: user.name.as_deref().filter(|_| profile),
+            preferred_username: Some(user.username.as_str()).filter(|_| profile),
+            email: user.email.as_deref().filter(|_| scopes.contains(&"email")),
+            roles: &user.roles,
+            tenant_id: &user.tenant,
+        };
+        let keys = self.keys.current();
+        jwt::sign(&keys.active, JwtType::IdToken, &claims).map_err(internal)
+    }
+
+    async fn new_refresh_token(
+        &self,
+        client: &ClientRecord,
+        grant: &CodeGrant,
+        now: i64,
+    ) -> Result<String, OAuthError> {
+        let token = random::token().map_err(internal)?;
+        let refresh = NewRefresh {
+            hash: SecretHash::of(&token).as_bytes().to_vec(),
+            grant: RefreshGrant {
+                family: grant.family.clone(),
+                client_row: client.id.clone(),
+                user_row: grant.user_row.clone(),
+                scope: grant.scope.clone(),
+                audience: grant.audience.clone(),
+                auth_time: grant.auth_time,
+                expires_at: now + REFRESH_ABSOLUTE_TTL,
+            },
+            idle_expires_at: now + REFRESH_IDLE_TTL,
+        };
+        self.store
+            .insert_refresh(&refresh, now)
+            .await
+            .map_err(unavailable)?;
+        Ok(token)
+    }
+}
+
+/// The code must be this client's, sent back to the same redirect URI, with the right verifier.
+fn check(
+    client: &ClientRecord,
+    grant: &CodeGrant,
+    redirect_uri: Option<&str>,
+    verifier: &CodeVerifier,
+) -> Result<(), OAuthError> {
+    if grant.client_row != client.id {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    if redirect_uri != Some(grant.redirect_uri.as_str()) {
+        return Err(invalid_grant(
+            "redirect_uri must be sent and equal the one of the authorization request",
+        ));
+    }
+    let challenge = CodeChallenge::parse(&grant.code_challenge, Some("S256"))
+        .map_err(|_| invalid_grant("the code is unusable"))?;
+    if !pkce::matches(&challenge, verifier) {
+        return Err(invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+    Ok(())
+}
