@@ -30,11 +30,13 @@ pub fn token() -> Result<String, CryptoError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// 128 random bits, base64url: short public identifiers such as client ids.
+/// 128 random bits as 32 lowercase hex digits: public identifiers such as client ids.
+///
+/// Hex, not base64url: an id starting with `-` would read as an option on a command line.
 pub fn short_id() -> Result<String, CryptoError> {
     let mut bytes = [0u8; 16];
     fill(&mut bytes)?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A random (v4) uuid, for `jti`.
@@ -49,4 +51,20 @@ pub fn uuid_v7(unix_millis: u64) -> Result<Uuid, CryptoError> {
     let mut bytes = [0u8; 10];
     fill(&mut bytes)?;
     Ok(uuid::Builder::from_unix_timestamp_millis(unix_millis, &bytes).into_uuid())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_ids_are_hex_and_never_look_like_options() {
+        for _ in 0..200 {
+            let id = super::short_id().unwrap();
+            assert_eq!(id.len(), 32);
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                "{id}"
+            );
+        }
+    }
 }
