@@ -11,12 +11,14 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::{Config, MasterKeySource};
+use crate::crypto::password::Hasher;
 use crate::crypto::{CryptoError, GeneratedSecret, MasterKey};
 use crate::directory::ClientDirectory;
 use crate::issuer::Issuer;
 use crate::keys::KeyRing;
 use crate::keys::rotation::{Policy, Rotator};
 use crate::protocol::metadata::ServerMetadata;
+use crate::signin::SignIn;
 use crate::state::{AppState, Discovery};
 use crate::store::clients::ClientRecord;
 use crate::store::{self, Store};
@@ -95,7 +97,11 @@ impl App {
                 .map_err(|e| CryptoError(format!("cannot serialise discovery: {e}")))?
                 .into(),
         };
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        let signin = SignIn::new(Arc::clone(&issuer), Hasher::new(workers))?;
         let state = AppState {
+            signin: Arc::new(signin),
+            secure_cookies: issuer_url.starts_with("https://"),
             issuer: Arc::clone(&issuer),
             keys,
             store,

@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 
 use crate::issuer::Issuer;
 use crate::keys::KeyRing;
+use crate::signin::SignIn;
 use crate::store::Store;
 
 /// Discovery documents, serialised once at start.
@@ -20,6 +21,9 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub store: Store,
     pub discovery: Arc<Discovery>,
+    pub signin: Arc<SignIn>,
+    /// Cookies are `Secure` when the issuer is https.
+    pub secure_cookies: bool,
     /// `public, max-age=…`, built once.
     pub jwks_cache_control: axum::http::HeaderValue,
 }

@@ -6,6 +6,7 @@ pub mod extract;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
+pub mod signin;
 pub mod token;
 
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(token::router())
         .merge(introspect::router())
+        .merge(signin::router())
         .merge(discovery::router())
         .merge(jwks::router())
         .merge(health::router())

@@ -8,6 +8,7 @@ const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_pos
 #[derive(Debug, Serialize)]
 pub struct ServerMetadata {
     pub issuer: String,
+    pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
     pub revocation_endpoint: String,
@@ -16,8 +17,13 @@ pub struct ServerMetadata {
     pub introspection_endpoint_auth_methods_supported: &'static [&'static str],
     pub grant_types_supported: &'static [&'static str],
     pub token_endpoint_auth_methods_supported: &'static [&'static str],
-    /// Required by both specifications; empty until the authorization endpoint exists.
     pub response_types_supported: &'static [&'static str],
+    pub response_modes_supported: &'static [&'static str],
+    pub code_challenge_methods_supported: &'static [&'static str],
+    pub scopes_supported: &'static [&'static str],
+    pub claims_supported: &'static [&'static str],
+    /// RFC 9207: every authorization response carries `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
     pub subject_types_supported: &'static [&'static str],
     pub id_token_signing_alg_values_supported: &'static [&'static str],
 }
@@ -27,15 +33,40 @@ impl ServerMetadata {
         let base = issuer.trim_end_matches('/');
         Self {
             issuer: issuer.to_owned(),
+            authorization_endpoint: format!("{base}/authorize"),
             token_endpoint: format!("{base}/token"),
             jwks_uri: format!("{base}/jwks.json"),
             revocation_endpoint: format!("{base}/revoke"),
             introspection_endpoint: format!("{base}/introspect"),
             revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
             introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
-            grant_types_supported: &["client_credentials"],
-            token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
-            response_types_supported: &[],
+            grant_types_supported: &["client_credentials", "authorization_code"],
+            token_endpoint_auth_methods_supported: &[
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            response_types_supported: &["code"],
+            response_modes_supported: &["query"],
+            code_challenge_methods_supported: &["S256"],
+            scopes_supported: &["openid", "profile", "email", "offline_access"],
+            claims_supported: &[
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "at_hash",
+                "azp",
+                "name",
+                "preferred_username",
+                "email",
+                "roles",
+                "tenant_id",
+            ],
+            authorization_response_iss_parameter_supported: true,
             subject_types_supported: &["public"],
             id_token_signing_alg_values_supported: &["RS256"],
         }

@@ -145,7 +145,15 @@ async fn discovery_documents_describe_this_server(backend: Backend) {
         assert_eq!(doc["issuer"], app.issuer.as_str(), "{path}");
         assert_eq!(doc["token_endpoint"], app.url("/token"), "{path}");
         assert_eq!(doc["jwks_uri"], app.url("/jwks.json"), "{path}");
-        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            json!(["client_credentials", "authorization_code"])
+        );
+        assert_eq!(
+            doc["authorization_endpoint"],
+            format!("{}/authorize", app.issuer)
+        );
+        assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
         let methods = doc["token_endpoint_auth_methods_supported"]
             .as_array()
             .unwrap();

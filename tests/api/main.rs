@@ -15,6 +15,7 @@ mod jwks_discovery;
 mod key_errors;
 mod multinode;
 mod rotation;
+mod signin;
 mod token_auth;
 mod token_errors;
 mod token_grant;

@@ -1,0 +1,234 @@
+//! `/authorize` (GET and POST), the login form and the consent form: pages, cookies, redirects.
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use cookie::{Cookie, SameSite};
+
+use super::error::method_not_allowed;
+use crate::crypto::random;
+use crate::protocol::form::FormParams;
+use crate::signin::Step;
+use crate::state::AppState;
+use crate::views::{ConsentPage, ErrorPage, LoginPage};
+
+const SESSION_COOKIE: &str = "castellan_session";
+const CSRF_COOKIE: &str = "castellan_csrf";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/authorize",
+            get(authorize_get)
+                .post(authorize_post)
+                .fallback(method_not_allowed),
+        )
+        .route("/login", post(login).fallback(method_not_allowed))
+        .route("/consent", post(consent).fallback(method_not_allowed))
+        .route("/static/castellan.css", get(stylesheet))
+}
+
+async fn authorize_get(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    authorize(&state, query.unwrap_or_default(), &headers).await
+}
+
+async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match String::from_utf8(body.to_vec()) {
+        Ok(body) => authorize(&state, body, &headers).await,
+        Err(_) => error_page(
+            StatusCode::BAD_REQUEST,
+            "The sign-in request is not valid UTF-8.",
+        ),
+    }
+}
+
+async fn authorize(state: &AppState, request: String, headers: &HeaderMap) -> Response {
+    let Ok(params) = FormParams::parse(request.as_bytes()) else {
+        return error_page(StatusCode::BAD_REQUEST, "The sign-in request is malformed.");
+    };
+    let step = state
+        .signin
+        .authorize(&params, cookie(headers, SESSION_COOKIE).as_deref())
+        .await;
+    render(state, step, &request, headers, None)
+}
+
+async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match csrf_checked_form(&headers, &body) {
+        Ok(form) => form,
+        Err(why) => return error_page(StatusCode::BAD_REQUEST, why),
+    };
+    let request = form.get("request").unwrap_or_default().to_owned();
+    let Ok(params) = FormParams::parse(request.as_bytes()) else {
+        return error_page(StatusCode::BAD_REQUEST, "The sign-in request is malformed.");
+    };
+    let (username, password) = (
+        form.get("username").unwrap_or_default(),
+        form.get("password").unwrap_or_default(),
+    );
+    let (session, step) = state.signin.login(&params, username, password).await;
+    render(&state, step, &request, &headers, session)
+}
+
+async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match csrf_checked_form(&headers, &body) {
+        Ok(form) => form,
+        Err(why) => return error_page(StatusCode::BAD_REQUEST, why),
+    };
+    let request = form.get("request").unwrap_or_default().to_owned();
+    let Ok(params) = FormParams::parse(request.as_bytes()) else {
+        return error_page(StatusCode::BAD_REQUEST, "The sign-in request is malformed.");
+    };
+    let allow = form.get("decision") == Some("allow");
+    let step = state
+        .signin
+        .consent(&params, cookie(&headers, SESSION_COOKIE).as_deref(), allow)
+        .await;
+    render(&state, step, &request, &headers, None)
+}
+
+/// The form, if its `csrf` field equals the `castellan_csrf` cookie (double-submit, compared
+/// in constant time); the cookie is SameSite and HttpOnly, so another site can forge neither.
+fn csrf_checked_form(headers: &HeaderMap, body: &[u8]) -> Result<FormParams, &'static str> {
+    const STALE: &str = "This form has expired or did not come from this site. Go back to the application and start again.";
+    let form = FormParams::parse(body).map_err(|_| "The form is malformed.")?;
+    let (Some(sent), Some(expected)) = (form.get("csrf"), cookie(headers, CSRF_COOKIE)) else {
+        return Err(STALE);
+    };
+    if aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), expected.as_bytes())
+        .is_err()
+    {
+        return Err(STALE);
+    }
+    Ok(form)
+}
+
+fn render(
+    state: &AppState,
+    step: Step,
+    request: &str,
+    headers: &HeaderMap,
+    new_session: Option<String>,
+) -> Response {
+    let csrf = cookie(headers, CSRF_COOKIE).filter(|c| c.len() == 43);
+    let fresh_csrf = csrf.is_none();
+    let csrf = csrf.or_else(|| random::token().ok()).unwrap_or_default();
+    let mut response = match step {
+        Step::ErrorPage(message) => return error_page(StatusCode::BAD_REQUEST, &message),
+        Step::Redirect(location) => redirect(&location),
+        Step::Login {
+            client_name,
+            username,
+            error,
+        } => page(&LoginPage {
+            client_name: &client_name,
+            request,
+            csrf: &csrf,
+            username: &username,
+            error: error.as_deref(),
+        }),
+        Step::Consent {
+            client_name,
+            username,
+            scopes,
+        } => page(&ConsentPage {
+            client_name: &client_name,
+            username: &username,
+            scopes: &scopes,
+            request,
+            csrf: &csrf,
+        }),
+    };
+    let secure = state.secure_cookies;
+    if let Some(token) = new_session {
+        set_cookie(&mut response, SESSION_COOKIE, token, secure);
+    }
+    if fresh_csrf && response.status() == StatusCode::OK {
+        set_cookie(&mut response, CSRF_COOKIE, csrf, secure);
+    }
+    response
+}
+
+fn page(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => no_store(Html(html).into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    let mut response = page(&ErrorPage { message });
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => no_store((StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response()),
+        Err(_) => error_page(
+            StatusCode::BAD_REQUEST,
+            "The application's address cannot be used.",
+        ),
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn set_cookie(response: &mut Response, name: &'static str, value: String, secure: bool) {
+    let cookie = Cookie::build((name, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .build();
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+async fn stylesheet() -> Response {
+    let mut response = include_str!("../../static/castellan.css").into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}

@@ -1,0 +1,411 @@
+//! Browser sign-in: what the authorization endpoint, the login form and the consent form decide,
+//! apart from HTTP. Handlers turn a [`Step`] into a page or a redirect.
+
+pub mod scopes;
+
+use std::sync::Arc;
+
+use crate::crypto::password::{self, Hasher};
+use crate::crypto::{SecretHash, random};
+use crate::issuer::Issuer;
+use crate::protocol::GrantType;
+use crate::protocol::authorize::{Addressee, AuthorizeError, AuthorizeErrorCode, AuthorizeRequest};
+use crate::protocol::form::FormParams;
+use crate::store::clients::ClientRecord;
+use crate::store::grants::CodeGrant;
+use crate::store::users::UserRecord;
+
+/// Authorization codes live 60 seconds (DESIGN.md).
+pub const CODE_TTL: i64 = 60;
+/// A browser session lasts this long after sign-in.
+pub const SESSION_TTL: i64 = 12 * 3600;
+
+/// What to show or where to send the browser next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The client or redirect URI could not be verified: show the problem, never redirect.
+    ErrorPage(String),
+    /// Back to the client with a code or an error (RFC 6749 §4.1.2).
+    Redirect(String),
+    Login {
+        client_name: String,
+        username: String,
+        error: Option<String>,
+    },
+    Consent {
+        client_name: String,
+        username: String,
+        scopes: Vec<String>,
+    },
+}
+
+/// A request whose client and redirect URI are verified.
+struct Verified {
+    client: Arc<ClientRecord>,
+    redirect_uri: String,
+    request: AuthorizeRequest,
+    audience: String,
+}
+
+pub struct SignIn {
+    pub issuer: Arc<Issuer>,
+    pub hasher: Hasher,
+    /// Checked when the username is unknown, so that case takes as long as a wrong password.
+    dummy_hash: String,
+}
+
+const WRONG_CREDENTIALS: &str = "The username or password is not right.";
+
+impl SignIn {
+    pub fn new(issuer: Arc<Issuer>, hasher: Hasher) -> Result<Self, crate::crypto::CryptoError> {
+        let dummy_hash = password::hash_blocking(&random::token()?)?;
+        Ok(Self {
+            issuer,
+            hasher,
+            dummy_hash,
+        })
+    }
+
+    /// `GET`/`POST /authorize`, with the browser's session cookie if any.
+    pub async fn authorize(&self, params: &FormParams, session: Option<&str>) -> Step {
+        let verified = match self.verify(params).await {
+            Ok(v) => v,
+            Err(step) => return step,
+        };
+        let now = self.issuer.clock.now();
+        let user = match self.session_user(session, &verified, now).await {
+            Ok(user) => user,
+            Err(step) => return step,
+        };
+        match user {
+            Some((user, auth_time)) => self.signed_in(&verified, &user, auth_time, false).await,
+            None if verified.request.prompt.none => self.error_redirect(
+                &verified,
+                AuthorizeErrorCode::LoginRequired,
+                "the user is not signed in",
+            ),
+            None => Step::Login {
+                client_name: verified.client.name.clone(),
+                username: verified.request.login_hint.clone().unwrap_or_default(),
+                error: None,
+            },
+        }
+    }
+
+    /// `POST /login`: on success, the new session's token and the next step.
+    pub async fn login(
+        &self,
+        params: &FormParams,
+        username: &str,
+        password: &str,
+    ) -> (Option<String>, Step) {
+        let verified = match self.verify(params).await {
+            Ok(v) => v,
+            Err(step) => return (None, step),
+        };
+        let retry = |error: &str| Step::Login {
+            client_name: verified.client.name.clone(),
+            username: username.to_owned(),
+            error: Some(error.to_owned()),
+        };
+        let store = &self.issuer.store;
+        let found = match store
+            .user_credentials(&verified.client.tenant, username)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => return (None, unavailable(&verified, self, e)),
+        };
+        let hash = found
+            .as_ref()
+            .map_or(self.dummy_hash.clone(), |(_, h)| h.clone());
+        let matches = self
+            .hasher
+            .verify(password.to_owned(), hash.clone())
+            .await
+            .unwrap_or(false);
+        let Some((user, _)) = found.filter(|(u, _)| matches && u.disabled_at.is_none()) else {
+            tracing::info!(tenant = %verified.client.tenant, "sign-in refused");
+            return (None, retry(WRONG_CREDENTIALS));
+        };
+        let now = self.issuer.clock.now();
+        if password::needs_rehash(&hash)
+            && let Ok(new_hash) = self.hasher.hash(password.to_owned()).await
+        {
+            let _ = store
+                .set_user_password(&verified.client.tenant, &user.username, &new_hash, now)
+                .await;
+        }
+        let Ok(token) = random::token() else {
+            return (
+                None,
+                self.error_redirect(&verified, AuthorizeErrorCode::ServerError, "internal error"),
+            );
+        };
+        if let Err(e) = store
+            .create_session(
+                SecretHash::of(&token).as_bytes(),
+                &user.id,
+                now,
+                now + SESSION_TTL,
+            )
+            .await
+        {
+            return (None, unavailable(&verified, self, e));
+        }
+        (
+            Some(token),
+            self.signed_in(&verified, &user, now, true).await,
+        )
+    }
+
+    /// `POST /consent`: the user's answer, for the signed-in session.
+    pub async fn consent(&self, params: &FormParams, session: Option<&str>, allow: bool) -> Step {
+        let verified = match self.verify(params).await {
+            Ok(v) => v,
+            Err(step) => return step,
+        };
+        let now = self.issuer.clock.now();
+        let Ok(Some((user, auth_time))) = self.session_user(session, &verified, now).await else {
+            return Step::Login {
+                client_name: verified.client.name.clone(),
+                username: String::new(),
+                error: None,
+            };
+        };
+        if !allow {
+            return self.error_redirect(
+                &verified,
+                AuthorizeErrorCode::AccessDenied,
+                "the user denied the request",
+            );
+        }
+        let scopes: Vec<&str> = verified.request.scope.iter().map(|s| s.as_str()).collect();
+        if let Err(e) = self
+            .issuer
+            .store
+            .record_consent(&user.id, &verified.client.id, &scopes, now)
+            .await
+        {
+            return unavailable(&verified, self, e);
+        }
+        self.issue_code(&verified, &user, auth_time).await
+    }
+
+    /// Client, redirect URI, then the rest of the request.
+    async fn verify(&self, params: &FormParams) -> Result<Verified, Step> {
+        let who = Addressee::parse(params).map_err(Step::ErrorPage)?;
+        let client = match self.issuer.clients.get(&who.client_id).await {
+            Ok(Some(c)) if c.disabled_at.is_none() => c,
+            Ok(_) => {
+                return Err(Step::ErrorPage(
+                    "The application asking you to sign in is not known here.".into(),
+                ));
+            }
+            Err(_) => {
+                return Err(Step::ErrorPage(
+                    "Sign-in is unavailable right now. Try again shortly.".into(),
+                ));
+            }
+        };
+        let redirect_uri = match (&who.redirect_uri, client.redirect_uris.as_slice()) {
+            (Some(asked), registered)
+                if registered.iter().any(|r| r.matches(asked, client.public)) =>
+            {
+                asked.clone()
+            }
+            (None, [only]) => only.to_string(),
+            _ => {
+                return Err(Step::ErrorPage(
+                    "The application sent you to an address it has not registered, so you were not sent back.".into(),
+                ));
+            }
+        };
+        let state = AuthorizeRequest::state_of(params);
+        let redirect =
+            |e: AuthorizeError| Step::Redirect(self.error_url(&redirect_uri, &e, state.as_deref()));
+        if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+            return Err(redirect(AuthorizeError {
+                code: AuthorizeErrorCode::UnauthorizedClient,
+                description: "this client may not use the authorization code flow".into(),
+            }));
+        }
+        let request = AuthorizeRequest::parse(params).map_err(redirect)?;
+        let userinfo = format!("{}/userinfo", self.issuer.issuer.trim_end_matches('/'));
+        let audience = scopes::audience(
+            &client,
+            &request.scope,
+            request.resource.as_ref(),
+            &userinfo,
+        )
+        .map_err(redirect)?;
+        Ok(Verified {
+            client,
+            redirect_uri,
+            request,
+            audience,
+        })
+    }
+
+    /// The session's user, unless none, of another tenant, or too old for `prompt=login`/`max_age`.
+    async fn session_user(
+        &self,
+        session: Option<&str>,
+        v: &Verified,
+        now: i64,
+    ) -> Result<Option<(UserRecord, i64)>, Step> {
+        let Some(token) = session else {
+            return Ok(None);
+        };
+        let store = &self.issuer.store;
+        let found = store
+            .find_session(SecretHash::of(token).as_bytes(), now)
+            .await
+            .map_err(|e| unavailable(v, self, e))?;
+        let Some(session) = found else {
+            return Ok(None);
+        };
+        if v.request.prompt.login
+            || v.request
+                .max_age
+                .is_some_and(|max| now - session.auth_time > max)
+        {
+            return Ok(None);
+        }
+        let user = store
+            .find_user_by_row(&session.user_row)
+            .await
+            .map_err(|e| unavailable(v, self, e))?;
+        Ok(user
+            .filter(|u| u.tenant == v.client.tenant.as_str() && u.disabled_at.is_none())
+            .map(|u| (u, session.auth_time)))
+    }
+
+    /// Consent if needed, else a code. `fresh` is a sign-in that just happened.
+    async fn signed_in(
+        &self,
+        v: &Verified,
+        user: &UserRecord,
+        auth_time: i64,
+        fresh: bool,
+    ) -> Step {
+        let needs_consent = if v.client.skip_consent {
+            false
+        } else if v.request.prompt.consent && !fresh {
+            true
+        } else {
+            match self
+                .issuer
+                .store
+                .consented_scopes(&user.id, &v.client.id)
+                .await
+            {
+                Ok(granted) => v
+                    .request
+                    .scope
+                    .iter()
+                    .any(|s| !granted.iter().any(|g| g == s.as_str())),
+                Err(e) => return unavailable(v, self, e),
+            }
+        };
+        if !needs_consent {
+            return self.issue_code(v, user, auth_time).await;
+        }
+        if v.request.prompt.none {
+            return self.error_redirect(
+                v,
+                AuthorizeErrorCode::ConsentRequired,
+                "the user has not consented",
+            );
+        }
+        Step::Consent {
+            client_name: v.client.name.clone(),
+            username: user.username.clone(),
+            scopes: v
+                .request
+                .scope
+                .iter()
+                .map(|s| scopes::describe(s.as_str(), &v.client.name))
+                .collect(),
+        }
+    }
+
+    async fn issue_code(&self, v: &Verified, user: &UserRecord, auth_time: i64) -> Step {
+        let (Ok(code), Ok(family)) = (random::token(), random::uuid_v4()) else {
+            return self.error_redirect(v, AuthorizeErrorCode::ServerError, "internal error");
+        };
+        let grant = CodeGrant {
+            family: family.to_string(),
+            client_row: v.client.id.clone(),
+            user_row: user.id.clone(),
+            redirect_uri: v.redirect_uri.clone(),
+            scope: v.request.scope.to_string(),
+            audience: v.audience.clone(),
+            nonce: v.request.nonce.clone(),
+            code_challenge: v.request.code_challenge.as_str().to_owned(),
+            auth_time,
+        };
+        let now = self.issuer.clock.now();
+        if let Err(e) = self
+            .issuer
+            .store
+            .insert_code(
+                SecretHash::of(&code).as_bytes(),
+                &grant,
+                now,
+                now + CODE_TTL,
+            )
+            .await
+        {
+            return unavailable(v, self, e);
+        }
+        let mut pairs = vec![("code", code.as_str())];
+        pairs.extend(v.request.state.as_deref().map(|s| ("state", s)));
+        pairs.push(("iss", self.issuer.issuer.as_str()));
+        Step::Redirect(with_query(&v.redirect_uri, &pairs))
+    }
+
+    fn error_redirect(&self, v: &Verified, code: AuthorizeErrorCode, description: &str) -> Step {
+        let error = AuthorizeError {
+            code,
+            description: description.into(),
+        };
+        Step::Redirect(self.error_url(&v.redirect_uri, &error, v.request.state.as_deref()))
+    }
+
+    /// RFC 6749 §4.1.2.1 with RFC 9207's `iss`.
+    fn error_url(&self, redirect_uri: &str, error: &AuthorizeError, state: Option<&str>) -> String {
+        let mut pairs = vec![
+            ("error", error.code.as_str()),
+            ("error_description", error.description.as_str()),
+        ];
+        pairs.extend(state.map(|s| ("state", s)));
+        pairs.push(("iss", self.issuer.issuer.as_str()));
+        with_query(redirect_uri, &pairs)
+    }
+}
+
+fn unavailable(v: &Verified, signin: &SignIn, e: crate::store::Error) -> Step {
+    tracing::warn!(error = %e, "store unavailable during sign-in");
+    signin.error_redirect(
+        v,
+        AuthorizeErrorCode::TemporarilyUnavailable,
+        "try again shortly",
+    )
+}
+
+/// Appends form-encoded pairs to a URI that may already have a query.
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let encoded: String = pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let joiner = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{joiner}{encoded}")
+}

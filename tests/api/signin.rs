@@ -1,0 +1,567 @@
+//! Browser sign-in over HTTP, as a browser and a relying party would do it: authorization
+//! request, login form, consent, code, token exchange, ID token validation, and the refusals.
+
+use castellan::admin;
+use castellan::clock::Clock;
+use castellan::crypto::password;
+use castellan::protocol::{GrantType, RedirectUri, TenantSlug};
+use castellan::store::clients::NewClient;
+use castellan::store::users::NewUser;
+use jsonwebtoken::Algorithm;
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp, expect_oauth_error, key_for, spawn_app, validation};
+use crate::on_both_backends;
+
+const REDIRECT: &str = "https://app.example.com/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const PASSWORD: &str = "correct horse battery";
+
+on_both_backends!(
+    a_user_signs_in_consents_and_the_client_gets_verified_tokens,
+    the_authorization_endpoint_refuses_what_it_must,
+    the_code_exchange_refuses_what_it_must,
+);
+
+struct Rp {
+    id: String,
+    secret: String,
+}
+
+/// A user `ada` and a confidential web client that asks for consent.
+async fn setup(app: &TestApp) -> Rp {
+    let hash = password::hash_blocking(PASSWORD).unwrap();
+    let user = NewUser {
+        tenant: TenantSlug::parse("default").unwrap(),
+        username: "ada".into(),
+        email: Some("ada@example.com".into()),
+        name: Some("Ada Lovelace".into()),
+        roles: vec![],
+    };
+    app.store
+        .create_user(&user, &hash, Clock::System.now())
+        .await
+        .unwrap();
+    let new = NewClient {
+        tenant: TenantSlug::parse("default").unwrap(),
+        name: "Ledger Web".into(),
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        apis: vec![],
+        roles: vec![],
+        token_ttl: None,
+        redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
+        post_logout_redirect_uris: vec![],
+        public: false,
+        skip_consent: false,
+    };
+    let (client, secret) = admin::create_client(&app.store, &Clock::System, &new)
+        .await
+        .unwrap();
+    Rp {
+        id: client.client_id.to_string(),
+        secret: secret.unwrap().secret().to_owned(),
+    }
+}
+
+/// A browser: keeps cookies, does not follow redirects.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn authorize_url(app: &TestApp, rp: &Rp, extra: &str) -> String {
+    format!(
+        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid+profile+email+offline_access\
+         &state=st-1&nonce=nonce-1&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
+        app.base,
+        rp.id,
+        urlencoding(REDIRECT)
+    )
+}
+
+fn urlencoding(s: &str) -> String {
+    crate::helpers::urlencode(s)
+}
+
+/// The value of a hidden input, with HTML character references decoded as a browser would.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    let end = start + html[start..].find('"').unwrap();
+    unescape(&html[start..end])
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find(';').unwrap() + i;
+        let entity = &rest[i + 1..end];
+        let c = match entity {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            _ if entity.starts_with("#x") => {
+                char::from_u32(u32::from_str_radix(&entity[2..], 16).unwrap()).unwrap()
+            }
+            _ if entity.starts_with('#') => char::from_u32(entity[1..].parse().unwrap()).unwrap(),
+            _ => panic!("unknown entity {entity}"),
+        };
+        out.push(c);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The query pairs of a redirect to the client.
+fn redirect_params(response: &reqwest::Response) -> Vec<(String, String)> {
+    assert_eq!(response.status(), 303, "expected a redirect");
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    let query = location.split_once('?').unwrap().1;
+    query
+        .split('&')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap();
+            let v = percent_decode(v);
+            (k.to_owned(), v)
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+async fn post_form(
+    browser: &reqwest::Client,
+    url: String,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    browser.post(url).form(form).send().await.unwrap()
+}
+
+/// From the login page to the redirect with a code, for a browser with no session yet.
+async fn sign_in(app: &TestApp, rp: &Rp, browser: &reqwest::Client) -> String {
+    let page = browser
+        .get(authorize_url(app, rp, ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let (request, csrf) = (hidden(&html, "request"), hidden(&html, "csrf"));
+    let consent = post_form(
+        browser,
+        app.url("/login"),
+        &[
+            ("request", &request),
+            ("csrf", &csrf),
+            ("username", "ada"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    // Consent is asked once per user and client; later sign-ins go straight back.
+    let done = if consent.status() == 303 {
+        consent
+    } else {
+        assert_eq!(consent.status(), 200);
+        let html = consent.text().await.unwrap();
+        assert!(html.contains("Allow Ledger Web?"), "{html}");
+        assert!(html.contains("See your email address"), "{html}");
+        post_form(
+            browser,
+            app.url("/consent"),
+            &[
+                ("request", &hidden(&html, "request")),
+                ("csrf", &hidden(&html, "csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await
+    };
+    let params = redirect_params(&done);
+    assert_eq!(param(&params, "state"), Some("st-1"));
+    assert_eq!(param(&params, "iss"), Some(app.issuer.as_str()));
+    param(&params, "code").expect("a code").to_owned()
+}
+
+async fn exchange(
+    app: &TestApp,
+    rp: &Rp,
+    code: &str,
+    redirect: &str,
+    verifier: &str,
+) -> reqwest::Response {
+    app.http
+        .post(app.url("/token"))
+        .basic_auth(&rp.id, Some(&rp.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_user_signs_in_consents_and_the_client_gets_verified_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rp = setup(&app).await;
+    let browser = browser();
+
+    // A wrong password shows the form again, with the same message an unknown user gets.
+    let page = browser
+        .get(authorize_url(&app, &rp, ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Sign in") && page.contains("Ledger Web"),
+        "{page}"
+    );
+    let (request, csrf) = (hidden(&page, "request"), hidden(&page, "csrf"));
+    for (user, pass) in [("ada", "wrong password"), ("nobody", PASSWORD)] {
+        let retry = post_form(
+            &browser,
+            app.url("/login"),
+            &[
+                ("request", &request),
+                ("csrf", &csrf),
+                ("username", user),
+                ("password", pass),
+            ],
+        )
+        .await;
+        assert_eq!(retry.status(), 200);
+        let html = retry.text().await.unwrap();
+        assert!(
+            html.contains("The username or password is not right."),
+            "{html}"
+        );
+    }
+
+    let code = sign_in(&app, &rp, &browser).await;
+    let response = exchange(&app, &rp, &code, REDIRECT, VERIFIER).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert!(tokens["refresh_token"].as_str().unwrap().len() >= 43);
+
+    let user = app
+        .store
+        .find_user(&TenantSlug::parse("default").unwrap(), "ada")
+        .await
+        .unwrap();
+    let access = app
+        .verify_access_token(
+            tokens["access_token"].as_str().unwrap(),
+            &format!("{}/userinfo", app.issuer),
+        )
+        .await;
+    assert_eq!(access["sub"], user.id.as_str());
+    assert_eq!(access["client_id"], rp.id.as_str());
+    assert_eq!(access["tenant_id"], "default");
+
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    assert_eq!(
+        (header.alg, header.typ.as_deref()),
+        (Algorithm::RS256, Some("JWT"))
+    );
+    let key = key_for(&app.jwks().await, &header.kid.unwrap()).unwrap();
+    // ID tokens carry no nbf (OIDC Core §2); everything else is checked as usual.
+    let mut rules = validation(&app.issuer, &rp.id);
+    rules.validate_nbf = false;
+    rules.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    let claims = jsonwebtoken::decode::<Value>(id_token, &key, &rules)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], user.id.as_str());
+    assert_eq!(claims["nonce"], "nonce-1");
+    assert_eq!(claims["azp"], rp.id.as_str());
+    assert_eq!(claims["email"], "ada@example.com");
+    assert_eq!(claims["name"], "Ada Lovelace");
+    assert_eq!(claims["preferred_username"], "ada");
+    assert_eq!(
+        claims["at_hash"],
+        castellan::crypto::jwt::at_hash(tokens["access_token"].as_str().unwrap())
+    );
+    assert!((claims["auth_time"].as_i64().unwrap() - Clock::System.now()).abs() < 30);
+
+    // Single sign-on: the session and the remembered consent lead straight back with a code.
+    let again = browser
+        .get(authorize_url(&app, &rp, "").replace("state=st-1", "state=st-2"))
+        .send()
+        .await
+        .unwrap();
+    let params = redirect_params(&again);
+    assert_eq!(param(&params, "state"), Some("st-2"));
+    assert!(param(&params, "code").is_some());
+
+    // prompt=login forces the form even with a session.
+    let forced = browser
+        .get(authorize_url(&app, &rp, "&prompt=login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forced.status(), 200);
+    assert!(forced.text().await.unwrap().contains("name=\"password\""));
+}
+
+async fn the_authorization_endpoint_refuses_what_it_must(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rp = setup(&app).await;
+
+    // Unknown client or unregistered redirect URI: an error page, never a redirect.
+    for url in [
+        authorize_url(&app, &rp, "").replace(&rp.id, "nobody"),
+        authorize_url(&app, &rp, "").replace(
+            &urlencoding(REDIRECT),
+            &urlencoding("https://evil.example.com/cb"),
+        ),
+        authorize_url(&app, &rp, "").replace(
+            &urlencoding(REDIRECT),
+            &urlencoding("https://app.example.com/callback/"),
+        ),
+    ] {
+        let response = browser().get(url).send().await.unwrap();
+        assert_eq!(response.status(), 400);
+        assert!(response.headers().get("location").is_none());
+        assert!(response.text().await.unwrap().contains("cannot continue"));
+    }
+
+    // Everything else goes back to the client, with state and iss.
+    let cases = [
+        (
+            authorize_url(&app, &rp, "").replace(
+                "&code_challenge_method=S256",
+                "&code_challenge_method=plain",
+            ),
+            "invalid_request",
+        ),
+        (
+            authorize_url(&app, &rp, "").replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+        (
+            authorize_url(&app, &rp, "&request=eyJ"),
+            "request_not_supported",
+        ),
+        (
+            authorize_url(&app, &rp, "&request_uri=urn%3Ax"),
+            "request_uri_not_supported",
+        ),
+        (authorize_url(&app, &rp, "&prompt=none"), "login_required"),
+        (
+            authorize_url(&app, &rp, "").replace("scope=openid", "scope=openid+admin"),
+            "invalid_scope",
+        ),
+    ];
+    for (url, error) in cases {
+        let response = browser().get(&url).send().await.unwrap();
+        let params = redirect_params(&response);
+        assert_eq!(param(&params, "error"), Some(error), "{url}");
+        assert_eq!(param(&params, "state"), Some("st-1"));
+        assert_eq!(param(&params, "iss"), Some(app.issuer.as_str()));
+    }
+
+    // A form without its CSRF token is refused.
+    let browser = browser();
+    let html = browser
+        .get(authorize_url(&app, &rp, ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let no_csrf = post_form(
+        &browser,
+        app.url("/login"),
+        &[
+            ("request", &hidden(&html, "request")),
+            ("username", "ada"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(no_csrf.status(), 400);
+    let forged = post_form(
+        &browser,
+        app.url("/login"),
+        &[
+            ("request", &hidden(&html, "request")),
+            ("csrf", "forged"),
+            ("username", "ada"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(forged.status(), 400);
+
+    // Denying consent sends access_denied back.
+    let html = post_form(
+        &browser,
+        app.url("/login"),
+        &[
+            ("request", &hidden(&html, "request")),
+            ("csrf", &hidden(&html, "csrf")),
+            ("username", "ada"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let denied = post_form(
+        &browser,
+        app.url("/consent"),
+        &[
+            ("request", &hidden(&html, "request")),
+            ("csrf", &hidden(&html, "csrf")),
+            ("decision", "deny"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        param(&redirect_params(&denied), "error"),
+        Some("access_denied")
+    );
+
+    // A disabled user cannot sign in, and is told nothing more than a wrong password would.
+    app.store
+        .disable_user(
+            &TenantSlug::parse("default").unwrap(),
+            "ada",
+            Clock::System.now(),
+        )
+        .await
+        .unwrap();
+    let fresh = self::browser();
+    let html = fresh
+        .get(authorize_url(&app, &rp, ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused = post_form(
+        &fresh,
+        app.url("/login"),
+        &[
+            ("request", &hidden(&html, "request")),
+            ("csrf", &hidden(&html, "csrf")),
+            ("username", "ada"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("The username or password is not right.")
+    );
+}
+
+async fn the_code_exchange_refuses_what_it_must(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rp = setup(&app).await;
+
+    let code = sign_in(&app, &rp, &browser()).await;
+    expect_oauth_error(
+        exchange(&app, &rp, &code, REDIRECT, &VERIFIER.replace('d', "e")).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    expect_oauth_error(
+        exchange(&app, &rp, &code, REDIRECT, VERIFIER).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+
+    let code = sign_in(&app, &rp, &browser()).await;
+    expect_oauth_error(
+        exchange(&app, &rp, &code, "https://app.example.com/other", VERIFIER).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+
+    let code = sign_in(&app, &rp, &browser()).await;
+    let first = exchange(&app, &rp, &code, REDIRECT, VERIFIER).await;
+    assert_eq!(first.status(), 200);
+    let replay = exchange(&app, &rp, &code, REDIRECT, VERIFIER).await;
+    let (_, body) = expect_oauth_error(replay, 400, "invalid_grant").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{body}"
+    );
+
+    let code = sign_in(&app, &rp, &browser()).await;
+    let missing = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(&rp.id, Some(&rp.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    expect_oauth_error(missing, 400, "invalid_grant").await;
+    expect_oauth_error(
+        exchange(&app, &rp, "made-up-code", REDIRECT, VERIFIER).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
