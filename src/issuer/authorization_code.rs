@@ -1,11 +1,12 @@
-//! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3).
+//! The authorization code and refresh token grants (RFC 6749 §4.1.3 and §6, RFC 7636 §4.5,
+//! OIDC Core §3.1.3).
 
 use super::{Issuer, Subject, internal};
 use crate::crypto::jwt::{self, JwtType};
 use crate::crypto::{SecretHash, pkce, random};
 use crate::protocol::claims::{IdTokenClaims, TokenResponse};
 use crate::protocol::pkce::{CodeChallenge, CodeVerifier};
-use crate::protocol::{ErrorCode, GrantType, OAuthError};
+use crate::protocol::{ErrorCode, GrantType, OAuthError, ScopeSet};
 use crate::store::clients::ClientRecord;
 use crate::store::grants::{CodeGrant, NewRefresh, Redemption, RefreshGrant};
 use crate::store::users::UserRecord;
@@ -55,7 +56,9 @@ impl Issuer {
                     "this code was already used; every token it produced is revoked",
                 ));
             }
-            Redemption::Invalid => return Err(invalid_grant("the code is unknown or expired")),
+            Redemption::Invalid | Redemption::Declined(_) => {
+                return Err(invalid_grant("the code is unknown or expired"));
+            }
         };
         check(client, &grant, redirect_uri, &verifier)?;
         let user = self
@@ -66,6 +69,93 @@ impl Issuer {
             .filter(|u| u.disabled_at.is_none())
             .ok_or_else(|| invalid_grant("the user can no longer sign in"))?;
         self.user_tokens(client, &user, &grant, now).await
+    }
+
+    /// RFC 6749 §6 with rotation: the presented token is spent and a successor issued in one
+    /// transaction; presenting a spent token revokes the whole family (RFC 9700 §4.14.2).
+    pub(super) async fn refresh(
+        &self,
+        client: &ClientRecord,
+        token: &str,
+        asked: Option<ScopeSet>,
+    ) -> Result<TokenResponse, OAuthError> {
+        if !client.grant_types.contains(&GrantType::RefreshToken) {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client is not allowed to use the refresh_token grant",
+            ));
+        }
+        let now = self.clock.now();
+        let successor = random::token().map_err(internal)?;
+        let successor_hash = SecretHash::of(&successor).as_bytes().to_vec();
+        let spent = SecretHash::of(token);
+        // Checked inside the rotation: a refused request leaves the presented token usable.
+        let acceptable =
+            |g: &RefreshGrant| g.client_row == client.id && narrowed(g, asked.as_ref()).is_ok();
+        let rotation = self
+            .store
+            .rotate_refresh(
+                spent.as_bytes(),
+                |g| {
+                    acceptable(g).then(|| NewRefresh {
+                        hash: successor_hash,
+                        grant: g.clone(),
+                        idle_expires_at: now + REFRESH_IDLE_TTL,
+                    })
+                },
+                now,
+            )
+            .await
+            .map_err(unavailable)?;
+        let grant = match rotation {
+            Redemption::Fresh(grant) => grant,
+            Redemption::Declined(grant) if grant.client_row != client.id => {
+                return Err(invalid_grant(
+                    "the refresh token was issued to another client",
+                ));
+            }
+            Redemption::Declined(grant) => {
+                return Err(narrowed(&grant, asked.as_ref())
+                    .err()
+                    .unwrap_or_else(OAuthError::server_error));
+            }
+            Redemption::Replayed { family } => {
+                tracing::warn!(client_id = %client.client_id, %family, "refresh token reused; family revoked");
+                return Err(invalid_grant(
+                    "this refresh token was already used; its sign-in is revoked",
+                ));
+            }
+            Redemption::Invalid => {
+                return Err(invalid_grant(
+                    "the refresh token is unknown, expired or revoked",
+                ));
+            }
+        };
+        let scope = narrowed(&grant, asked.as_ref())?;
+        let user = self
+            .store
+            .find_user_by_row(&grant.user_row)
+            .await
+            .map_err(unavailable)?
+            .filter(|u| u.disabled_at.is_none())
+            .ok_or_else(|| invalid_grant("the user can no longer sign in"))?;
+        let subject = Subject {
+            sub: &user.id,
+            roles: &user.roles,
+            permissions: &user.permissions,
+            tenant: &user.tenant,
+        };
+        let ttl = self.access_ttl(client);
+        let scope = scope.to_string();
+        let access_token = self.access_token(client, &subject, &grant.audience, &scope, ttl)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            scope,
+            id_token: None,
+            refresh_token: Some(successor),
+        })
     }
 
     /// Access token, ID token (scope `openid`) and refresh token (`offline_access`).
@@ -190,4 +280,20 @@ fn check(
         ));
     }
     Ok(())
+}
+
+/// The scope of a refreshed token: the original grant, or a part of it (RFC 6749 §6).
+fn narrowed(grant: &RefreshGrant, asked: Option<&ScopeSet>) -> Result<String, OAuthError> {
+    let granted = ScopeSet::parse(&grant.scope)
+        .map_err(|_| invalid_grant("the refresh token is unusable"))?;
+    let Some(asked) = asked else {
+        return Ok(granted.to_string());
+    };
+    match asked.excess_over(&granted).next() {
+        Some(extra) => Err(OAuthError::invalid_scope(format!(
+            "scope {:?} was not part of the original grant",
+            extra.as_str()
+        ))),
+        None => Ok(asked.to_string()),
+    }
 }

@@ -88,6 +88,10 @@ impl Issuer {
                 )
                 .await
             }
+            TokenRequest::RefreshToken {
+                refresh_token,
+                scope,
+            } => self.refresh(&client, &refresh_token, scope).await,
         }
     }
 

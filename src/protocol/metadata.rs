@@ -40,7 +40,7 @@ impl ServerMetadata {
             introspection_endpoint: format!("{base}/introspect"),
             revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
             introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
-            grant_types_supported: &["client_credentials", "authorization_code"],
+            grant_types_supported: &["client_credentials", "authorization_code", "refresh_token"],
             token_endpoint_auth_methods_supported: &[
                 "client_secret_basic",
                 "client_secret_post",

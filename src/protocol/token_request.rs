@@ -32,6 +32,11 @@ pub enum TokenRequest {
         redirect_uri: Option<String>,
         code_verifier: Option<String>,
     },
+    /// RFC 6749 §6: `scope`, if sent, may only narrow the original grant.
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<ScopeSet>,
+    },
 }
 
 impl TryFrom<&FormParams> for TokenRequest {
@@ -53,6 +58,13 @@ impl TryFrom<&FormParams> for TokenRequest {
                     .to_owned(),
                 redirect_uri: form.get("redirect_uri").map(str::to_owned),
                 code_verifier: form.get("code_verifier").map(str::to_owned),
+            }),
+            "refresh_token" => Ok(Self::RefreshToken {
+                refresh_token: form
+                    .get("refresh_token")
+                    .ok_or_else(|| OAuthError::invalid_request("missing refresh_token"))?
+                    .to_owned(),
+                scope: parse_scope(form)?,
             }),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,

@@ -16,6 +16,8 @@ pub enum Redemption<T> {
     Replayed { family: String },
     /// Unknown, expired or revoked.
     Invalid,
+    /// Valid, but the caller's check refused it; nothing was spent.
+    Declined(T),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,11 +163,12 @@ impl Store {
     }
 
     /// Uses a refresh token once and stores its successor in the same transaction. A used token
-    /// presented again revokes its whole family.
+    /// presented again revokes its whole family. If `successor` declines (wrong client, wider
+    /// scope), the transaction rolls back and the token stays usable.
     pub async fn rotate_refresh(
         &self,
         hash: &[u8],
-        successor: impl FnOnce(&RefreshGrant) -> NewRefresh,
+        successor: impl FnOnce(&RefreshGrant) -> Option<NewRefresh>,
         now: i64,
     ) -> Result<Redemption<RefreshGrant>> {
         let mut tx = self.pool().begin().await?;
@@ -195,7 +198,11 @@ impl Store {
                 auth_time: row.auth_time,
                 expires_at: row.expires_at,
             };
-            insert_refresh(&mut tx, &successor(&grant), now).await?;
+            let Some(next) = successor(&grant) else {
+                tx.rollback().await?;
+                return Ok(Redemption::Declined(grant));
+            };
+            insert_refresh(&mut tx, &next, now).await?;
             tx.commit().await?;
             return Ok(Redemption::Fresh(grant));
         }

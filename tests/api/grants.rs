@@ -116,7 +116,7 @@ async fn a_code_works_once_and_a_replay_revokes_its_family(backend: Backend) {
     );
     assert!(store.family_revoked("fam-1").await.unwrap());
     let after = store
-        .rotate_refresh(b"rt-1", |g| refresh(b"rt-2", g, NOW + 7200), NOW + 3)
+        .rotate_refresh(b"rt-1", |g| Some(refresh(b"rt-2", g, NOW + 7200)), NOW + 3)
         .await
         .unwrap();
     assert_eq!(
@@ -160,18 +160,18 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
         .unwrap();
 
     let first = store
-        .rotate_refresh(b"r1", |g| refresh(b"r2", g, NOW + 7200), NOW + 10)
+        .rotate_refresh(b"r1", |g| Some(refresh(b"r2", g, NOW + 7200)), NOW + 10)
         .await
         .unwrap();
     assert_eq!(first, Redemption::Fresh(family.clone()));
     let second = store
-        .rotate_refresh(b"r2", |g| refresh(b"r3", g, NOW + 9000), NOW + 20)
+        .rotate_refresh(b"r2", |g| Some(refresh(b"r3", g, NOW + 9000)), NOW + 20)
         .await
         .unwrap();
     assert_eq!(second, Redemption::Fresh(family.clone()));
 
     let reuse = store
-        .rotate_refresh(b"r1", |g| refresh(b"evil", g, NOW + 9000), NOW + 30)
+        .rotate_refresh(b"r1", |g| Some(refresh(b"evil", g, NOW + 9000)), NOW + 30)
         .await
         .unwrap();
     assert_eq!(
@@ -181,12 +181,12 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
         }
     );
     let current = store
-        .rotate_refresh(b"r3", |g| refresh(b"r4", g, NOW + 9000), NOW + 40)
+        .rotate_refresh(b"r3", |g| Some(refresh(b"r4", g, NOW + 9000)), NOW + 40)
         .await
         .unwrap();
     assert_eq!(current, Redemption::Invalid, "the whole family is revoked");
     let planted = store
-        .rotate_refresh(b"evil", |g| refresh(b"x", g, NOW + 9000), NOW + 41)
+        .rotate_refresh(b"evil", |g| Some(refresh(b"x", g, NOW + 9000)), NOW + 41)
         .await
         .unwrap();
     assert_eq!(
@@ -194,6 +194,23 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
         Redemption::Invalid,
         "no successor was stored for the reused token"
     );
+
+    // A declined rotation spends nothing: the same token still works afterwards.
+    let spare = grant_of("fam-declined", &client_row, &user_row);
+    store
+        .insert_refresh(&refresh(b"d1", &spare, NOW + 3600), NOW)
+        .await
+        .unwrap();
+    let declined = store
+        .rotate_refresh(b"d1", |_| None, NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(declined, Redemption::Declined(spare.clone()));
+    let accepted = store
+        .rotate_refresh(b"d1", |g| Some(refresh(b"d2", g, NOW + 7200)), NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(accepted, Redemption::Fresh(spare));
 
     // Idle expiry: a token not used in time is dead; the absolute end is inherited and never extended.
     let idle = grant_of("fam-idle", &client_row, &user_row);
@@ -203,7 +220,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
         .unwrap();
     assert_eq!(
         store
-            .rotate_refresh(b"i1", |g| refresh(b"i2", g, NOW + 200), NOW + 100)
+            .rotate_refresh(b"i1", |g| Some(refresh(b"i2", g, NOW + 200)), NOW + 100)
             .await
             .unwrap(),
         Redemption::Invalid
@@ -219,7 +236,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
         .unwrap();
     assert_eq!(
         store
-            .rotate_refresh(b"a1", |g| refresh(b"a2", g, NOW + 2000), NOW + 50)
+            .rotate_refresh(b"a1", |g| Some(refresh(b"a2", g, NOW + 2000)), NOW + 50)
             .await
             .unwrap(),
         Redemption::Invalid

@@ -147,7 +147,7 @@ async fn discovery_documents_describe_this_server(backend: Backend) {
         assert_eq!(doc["jwks_uri"], app.url("/jwks.json"), "{path}");
         assert_eq!(
             doc["grant_types_supported"],
-            json!(["client_credentials", "authorization_code"])
+            json!(["client_credentials", "authorization_code", "refresh_token"])
         );
         assert_eq!(
             doc["authorization_endpoint"],

@@ -565,3 +565,77 @@ async fn the_code_exchange_refuses_what_it_must(backend: Backend) {
     )
     .await;
 }
+
+on_both_backends!(refresh_tokens_rotate_and_reuse_revokes_the_sign_in);
+
+async fn refresh(app: &TestApp, rp: &Rp, token: &str, scope: Option<&str>) -> reqwest::Response {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    form.extend(scope.map(|s| ("scope", s)));
+    app.http
+        .post(app.url("/token"))
+        .basic_auth(&rp.id, Some(&rp.secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn refresh_tokens_rotate_and_reuse_revokes_the_sign_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rp = setup(&app).await;
+    let code = sign_in(&app, &rp, &browser()).await;
+    let tokens: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // Rotation: a new refresh token each time; scopes may shrink, never grow.
+    let response = refresh(&app, &rp, &first, Some("openid email")).await;
+    assert_eq!(response.status(), 200);
+    let second: Value = response.json().await.unwrap();
+    assert_eq!(second["scope"], "email openid");
+    let second_token = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second_token, first);
+    let claims = app
+        .verify_access_token(
+            second["access_token"].as_str().unwrap(),
+            &format!("{}/userinfo", app.issuer),
+        )
+        .await;
+    assert_eq!(claims["scope"], "email openid");
+    let wider = refresh(&app, &rp, &second_token, Some("openid admin")).await;
+    expect_oauth_error(wider, 400, "invalid_scope").await;
+
+    // A refused refresh spends nothing: the same token still rotates.
+    let third: Value = refresh(&app, &rp, &second_token, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let newest = third["refresh_token"].as_str().unwrap().to_owned();
+
+    // The spent first token, presented again, revokes the whole sign-in: the newest token dies too.
+    let (_, body) =
+        expect_oauth_error(refresh(&app, &rp, &first, None).await, 400, "invalid_grant").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{body}"
+    );
+    expect_oauth_error(
+        refresh(&app, &rp, &newest, None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    expect_oauth_error(
+        refresh(&app, &rp, "made-up", None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}

@@ -55,7 +55,6 @@ async fn grant_type_missing_or_unsupported(backend: Backend) {
 
     for grant in [
         "password",
-        "refresh_token",
         "implicit",
         "urn:ietf:params:oauth:grant-type:device_code",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
