@@ -8,6 +8,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod signin;
 pub mod token;
+pub mod userinfo;
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(token::router())
         .merge(introspect::router())
         .merge(signin::router())
+        .merge(userinfo::router())
         .merge(discovery::router())
         .merge(jwks::router())
         .merge(health::router())

@@ -3,6 +3,7 @@
 mod authorization_code;
 mod client_credentials;
 mod introspection;
+pub mod userinfo;
 
 use std::sync::Arc;
 

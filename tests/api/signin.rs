@@ -639,3 +639,115 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_sign_in(backend: Backend) {
     )
     .await;
 }
+
+on_both_backends!(userinfo_answers_by_scope_and_refuses_bad_tokens);
+
+async fn userinfo(app: &TestApp, token: Option<&str>) -> reqwest::Response {
+    let mut request = app.http.get(app.url("/userinfo"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+async fn userinfo_answers_by_scope_and_refuses_bad_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rp = setup(&app).await;
+    let code = sign_in(&app, &rp, &browser()).await;
+    let tokens: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let response = userinfo(&app, Some(access)).await;
+    assert_eq!(response.status(), 200);
+    let claims: Value = response.json().await.unwrap();
+    let user = app
+        .store
+        .find_user(&TenantSlug::parse("default").unwrap(), "ada")
+        .await
+        .unwrap();
+    assert_eq!(claims["sub"], user.id.as_str());
+    assert_eq!(claims["email"], "ada@example.com");
+    assert_eq!(claims["name"], "Ada Lovelace");
+    let posted = app
+        .http
+        .post(app.url("/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+
+    // A narrower token sees fewer claims.
+    let narrow: Value = refresh(
+        &app,
+        &rp,
+        tokens["refresh_token"].as_str().unwrap(),
+        Some("openid"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let claims: Value = userinfo(&app, narrow["access_token"].as_str())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        claims.get("email").is_none() && claims.get("name").is_none(),
+        "{claims}"
+    );
+
+    let bare = userinfo(&app, None).await;
+    assert_eq!(bare.status(), 401);
+    assert_eq!(
+        bare.headers()["www-authenticate"],
+        "Bearer realm=\"castellan\""
+    );
+    let garbage = userinfo(&app, Some("garbage")).await;
+    assert_eq!(garbage.status(), 401);
+    assert!(
+        garbage.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+
+    // A service token (no openid scope) is not for userinfo.
+    let (admin_id, admin_secret) = &app.admin;
+    let service: Value = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth(admin_id, Some(admin_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused = userinfo(&app, service["access_token"].as_str()).await;
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+
+    // Revoked: userinfo says invalid_token, as introspection says inactive.
+    let revoked = app
+        .http
+        .post(app.url("/revoke"))
+        .basic_auth(&rp.id, Some(&rp.secret))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(userinfo(&app, Some(access)).await.status(), 401);
+}
