@@ -28,3 +28,7 @@ pub struct ConsentPage<'a> {
 pub struct ErrorPage<'a> {
     pub message: &'a str,
 }
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage;

@@ -106,6 +106,32 @@ pub fn verify_access_token(
     Ok(claims)
 }
 
+/// The audience (client id) of an ID token we issued, for `id_token_hint` at logout: signature
+/// and issuer are checked, expiry is not (OIDC RP-Initiated Logout §2 allows expired hints).
+pub fn id_token_hint_audience(
+    token: &str,
+    keys: &HashMap<String, DecodingKey>,
+    issuer: &str,
+) -> Option<String> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.alg != Algorithm::RS256 || header.typ.as_deref() != Some(JwtType::IdToken.as_str()) {
+        return None;
+    }
+    let key = keys.get(header.kid.as_deref()?)?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[issuer]);
+    validation.validate_aud = false;
+    validation.validate_exp = false;
+    validation.set_required_spec_claims(&["iss", "aud"]);
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+        .ok()?
+        .claims;
+    claims.get("aud").and_then(Value::as_str).map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

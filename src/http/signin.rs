@@ -14,7 +14,7 @@ use crate::crypto::random;
 use crate::protocol::form::FormParams;
 use crate::signin::Step;
 use crate::state::AppState;
-use crate::views::{ConsentPage, ErrorPage, LoginPage};
+use crate::views::{ConsentPage, ErrorPage, LoginPage, SignedOutPage};
 
 const SESSION_COOKIE: &str = "castellan_session";
 const CSRF_COOKIE: &str = "castellan_csrf";
@@ -29,6 +29,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/login", post(login).fallback(method_not_allowed))
         .route("/consent", post(consent).fallback(method_not_allowed))
+        .route(
+            "/logout",
+            get(logout_get)
+                .post(logout_post)
+                .fallback(method_not_allowed),
+        )
         .route("/static/castellan.css", get(stylesheet))
 }
 
@@ -97,6 +103,44 @@ async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         .consent(&params, cookie(&headers, SESSION_COOKIE).as_deref(), allow)
         .await;
     render(&state, step, &request, &headers, None)
+}
+
+async fn logout_get(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    logout(&state, query.unwrap_or_default().as_bytes(), &headers).await
+}
+
+async fn logout_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    logout(&state, &body, &headers).await
+}
+
+/// Ends the session and clears its cookie, then goes to a registered post-logout URI or says so.
+async fn logout(state: &AppState, request: &[u8], headers: &HeaderMap) -> Response {
+    let Ok(params) = FormParams::parse(request) else {
+        return error_page(StatusCode::BAD_REQUEST, "The logout request is malformed.");
+    };
+    let next = state
+        .signin
+        .logout(&params, cookie(headers, SESSION_COOKIE).as_deref())
+        .await;
+    let mut response = match next {
+        Some(location) => redirect(&location),
+        None => page(&SignedOutPage),
+    };
+    let expired = Cookie::build((SESSION_COOKIE, ""))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies)
+        .path("/")
+        .max_age(cookie::time::Duration::ZERO)
+        .build();
+    if let Ok(value) = HeaderValue::from_str(&expired.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// The form, if its `csrf` field equals the `castellan_csrf` cookie (double-submit, compared

@@ -192,6 +192,45 @@ impl SignIn {
         self.issue_code(&verified, &user, auth_time).await
     }
 
+    /// RP-initiated logout: ends the session, then returns where to send the browser — only a
+    /// post-logout URI registered by the client named by `client_id` or `id_token_hint`.
+    pub async fn logout(&self, params: &FormParams, session: Option<&str>) -> Option<String> {
+        let now = self.issuer.clock.now();
+        if let Some(token) = session
+            && let Err(e) = self
+                .issuer
+                .store
+                .end_session(SecretHash::of(token).as_bytes(), now)
+                .await
+        {
+            tracing::warn!(error = %e, "cannot end a session");
+        }
+        let target = params.get("post_logout_redirect_uri")?;
+        let keys = self.issuer.keys.current();
+        let hinted = params.get("id_token_hint").and_then(|t| {
+            crate::crypto::jwt::id_token_hint_audience(t, &keys.verifiers, &self.issuer.issuer)
+        });
+        let client_id = match (params.get("client_id"), hinted.as_deref()) {
+            (Some(id), Some(hint)) if id != hint => return None,
+            (Some(id), _) => id.to_owned(),
+            (None, Some(hint)) => hint.to_owned(),
+            (None, None) => return None,
+        };
+        let client_id = crate::protocol::ClientId::parse(&client_id).ok()?;
+        let client = self.issuer.clients.get(&client_id).await.ok()??;
+        if !client
+            .post_logout_redirect_uris
+            .iter()
+            .any(|u| u.as_str() == target)
+        {
+            return None;
+        }
+        Some(match params.get("state") {
+            Some(state) => with_query(target, &[("state", state)]),
+            None => target.to_owned(),
+        })
+    }
+
     /// Client, redirect URI, then the rest of the request.
     async fn verify(&self, params: &FormParams) -> Result<Verified, Step> {
         let who = Addressee::parse(params).map_err(Step::ErrorPage)?;
@@ -394,6 +433,13 @@ fn unavailable(v: &Verified, signin: &SignIn, e: crate::store::Error) -> Step {
     )
 }
 
+/// Everything but RFC 3986's unreserved characters is percent-encoded in query values.
+const UNRESERVED_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Appends form-encoded pairs to a URI that may already have a query.
 fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     let encoded: String = pairs
@@ -401,7 +447,7 @@ fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
         .map(|(k, v)| {
             format!(
                 "{k}={}",
-                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                percent_encoding::utf8_percent_encode(v, UNRESERVED_KEPT)
             )
         })
         .collect::<Vec<_>>()

@@ -17,6 +17,7 @@ const REDIRECT: &str = "https://app.example.com/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const PASSWORD: &str = "correct horse battery";
+const BYE: &str = "https://app.example.com/bye";
 
 on_both_backends!(
     a_user_signs_in_consents_and_the_client_gets_verified_tokens,
@@ -51,7 +52,7 @@ async fn setup(app: &TestApp) -> Rp {
         roles: vec![],
         token_ttl: None,
         redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
-        post_logout_redirect_uris: vec![],
+        post_logout_redirect_uris: vec![RedirectUri::parse(BYE).unwrap()],
         public: false,
         skip_consent: false,
     };
@@ -750,4 +751,84 @@ async fn userinfo_answers_by_scope_and_refuses_bad_tokens(backend: Backend) {
         .unwrap();
     assert_eq!(revoked.status(), 200);
     assert_eq!(userinfo(&app, Some(access)).await.status(), 401);
+}
+
+on_both_backends!(logout_ends_the_session_and_returns_only_to_registered_uris);
+
+async fn logout_ends_the_session_and_returns_only_to_registered_uris(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rp = setup(&app).await;
+    let browser = browser();
+    let code = sign_in(&app, &rp, &browser).await;
+    let tokens: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap();
+
+    // Signed in: the authorization endpoint answers at once.
+    assert_eq!(
+        browser
+            .get(authorize_url(&app, &rp, ""))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+
+    let url = format!(
+        "{}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye-1",
+        app.base,
+        urlencoding(BYE)
+    );
+    let out = browser.get(url).send().await.unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(out.headers()["location"], format!("{BYE}?state=bye-1"));
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("castellan_session=;")
+    );
+
+    // The session is over, even for a browser that kept the old cookie.
+    let page = browser
+        .get(authorize_url(&app, &rp, ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("name=\"password\""));
+
+    // Anything unregistered, or unattributable, gets the signed-out page and no redirect.
+    for query in [
+        format!(
+            "client_id={}&post_logout_redirect_uri={}",
+            rp.id,
+            urlencoding("https://evil.example.com/")
+        ),
+        format!("post_logout_redirect_uri={}", urlencoding(BYE)),
+        format!(
+            "client_id=other&id_token_hint={id_token}&post_logout_redirect_uri={}",
+            urlencoding(BYE)
+        ),
+        String::new(),
+    ] {
+        let response = browser
+            .get(format!("{}/logout?{query}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{query}");
+        assert!(response.headers().get("location").is_none());
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("You are signed out")
+        );
+    }
 }
