@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::Issuer;
-use crate::crypto::jwt;
+use crate::crypto::{SecretHash, jwt};
 use crate::protocol::OAuthError;
 use crate::protocol::client_auth::ClientCredentials;
 use crate::protocol::introspection::{active, inactive};
@@ -19,7 +19,7 @@ impl Issuer {
     ) -> Result<Value, OAuthError> {
         let caller = self.authenticate_confidential(&creds).await?;
         let Some(claims) = self.live_claims(token).await? else {
-            return Ok(inactive());
+            return self.introspect_refresh(&caller, token).await;
         };
         if !may_see(&caller, &claims) {
             return Ok(inactive());
@@ -28,11 +28,20 @@ impl Issuer {
     }
 
     /// RFC 7009. Invalid and expired tokens are answered with success: there is nothing to revoke.
+    /// Public clients may revoke their own tokens (§2.1), which matters for refresh tokens.
     pub async fn revoke(&self, creds: ClientCredentials, token: &str) -> Result<(), OAuthError> {
-        let caller = self.authenticate_confidential(&creds).await?;
+        let caller = self.authenticate(&creds).await?;
         let now = self.clock.now();
         let keys = self.keys.current();
         let Ok(claims) = jwt::verify_access_token(token, &keys.verifiers, &self.issuer, now) else {
+            let hash = SecretHash::of(token);
+            self.store
+                .revoke_refresh(hash.as_bytes(), &caller.id, now)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot record a revocation");
+                    OAuthError::unavailable()
+                })?;
             return Ok(());
         };
         if claim(&claims, "client_id") != Some(caller.client_id.as_str()) {
@@ -71,6 +80,39 @@ impl Issuer {
             OAuthError::unavailable()
         })?;
         Ok((!revoked).then_some(claims))
+    }
+}
+
+impl Issuer {
+    /// A refresh token is active for the client it was issued to, while it can still be used.
+    async fn introspect_refresh(
+        &self,
+        caller: &ClientRecord,
+        token: &str,
+    ) -> Result<Value, OAuthError> {
+        let hash = SecretHash::of(token);
+        let grant = self
+            .store
+            .live_refresh(hash.as_bytes(), self.clock.now())
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot read refresh tokens");
+                OAuthError::unavailable()
+            })?;
+        let Some(grant) = grant.filter(|g| g.client_row == caller.id) else {
+            return Ok(inactive());
+        };
+        Ok(serde_json::json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": grant.scope,
+            "client_id": caller.client_id,
+            "sub": grant.user_row,
+            "aud": grant.audience,
+            "iss": self.issuer,
+            "exp": grant.expires_at,
+            "auth_time": grant.auth_time,
+        }))
     }
 }
 

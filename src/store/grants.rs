@@ -222,6 +222,47 @@ impl Store {
         Ok(outcome)
     }
 
+    /// A live refresh token's grant (not used, revoked or expired), for introspection.
+    pub async fn live_refresh(&self, hash: &[u8], now: i64) -> Result<Option<RefreshGrant>> {
+        let row: Option<RefreshRow> = sqlx::query_as(
+            "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at FROM refresh_tokens \
+             WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+             AND idle_expires_at > $2 AND family NOT IN (SELECT family FROM revoked_families)",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|row| RefreshGrant {
+            family: row.family,
+            client_row: row.client_id,
+            user_row: row.user_id,
+            scope: row.scope,
+            audience: row.audience,
+            auth_time: row.auth_time,
+            expires_at: row.expires_at,
+        }))
+    }
+
+    /// RFC 7009 for refresh tokens: ends the whole grant family of a token owned by `client_row`.
+    /// Returns whether there was such a token.
+    pub async fn revoke_refresh(&self, hash: &[u8], client_row: &str, now: i64) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT family FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2",
+        )
+        .bind(hash)
+        .bind(client_row)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((family,)) = row else {
+            return Ok(false);
+        };
+        revoke_family(&mut tx, &family, "revoked by the client", now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Has a replay (or a revocation) ended this family?
     pub async fn family_revoked(&self, family: &str) -> Result<bool> {
         let row: Option<(String,)> =

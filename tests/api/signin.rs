@@ -832,3 +832,49 @@ async fn logout_ends_the_session_and_returns_only_to_registered_uris(backend: Ba
         );
     }
 }
+
+on_both_backends!(refresh_tokens_introspect_and_revoke);
+
+async fn refresh_tokens_introspect_and_revoke(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rp = setup(&app).await;
+    let code = sign_in(&app, &rp, &browser()).await;
+    let tokens: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = tokens["refresh_token"].as_str().unwrap();
+    let call = |path: &'static str| {
+        app.http
+            .post(app.url(path))
+            .basic_auth(&rp.id, Some(&rp.secret))
+            .form(&[("token", token), ("token_type_hint", "refresh_token")])
+            .send()
+    };
+    let info: Value = call("/introspect").await.unwrap().json().await.unwrap();
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["token_type"], "refresh_token");
+    assert_eq!(info["client_id"], rp.id.as_str());
+    assert_eq!(info["scope"], "email offline_access openid profile");
+
+    // Another client learns nothing about it.
+    let (admin_id, admin_secret) = &app.admin;
+    let other: Value = app
+        .http
+        .post(app.url("/introspect"))
+        .basic_auth(admin_id, Some(admin_secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other, serde_json::json!({ "active": false }));
+
+    assert_eq!(call("/revoke").await.unwrap().status(), 200);
+    let info: Value = call("/introspect").await.unwrap().json().await.unwrap();
+    assert_eq!(info, serde_json::json!({ "active": false }));
+    expect_oauth_error(refresh(&app, &rp, token, None).await, 400, "invalid_grant").await;
+}
