@@ -10,6 +10,7 @@ mod cli;
 mod client_credentials;
 mod grants;
 mod health;
+mod interop;
 mod introspection;
 mod jwks_discovery;
 mod key_errors;

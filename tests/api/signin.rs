@@ -13,10 +13,10 @@ use serde_json::Value;
 use crate::helpers::{Backend, TestApp, expect_oauth_error, key_for, spawn_app, validation};
 use crate::on_both_backends;
 
-const REDIRECT: &str = "https://app.example.com/callback";
+pub(crate) const REDIRECT: &str = "https://app.example.com/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 const BYE: &str = "https://app.example.com/bye";
 
 on_both_backends!(
@@ -25,13 +25,13 @@ on_both_backends!(
     the_code_exchange_refuses_what_it_must,
 );
 
-struct Rp {
-    id: String,
-    secret: String,
+pub(crate) struct Rp {
+    pub(crate) id: String,
+    pub(crate) secret: String,
 }
 
 /// A user `ada` and a confidential web client that asks for consent.
-async fn setup(app: &TestApp) -> Rp {
+pub(crate) async fn setup(app: &TestApp) -> Rp {
     let hash = password::hash_blocking(PASSWORD).unwrap();
     let user = NewUser {
         tenant: TenantSlug::parse("default").unwrap(),
@@ -66,7 +66,7 @@ async fn setup(app: &TestApp) -> Rp {
 }
 
 /// A browser: keeps cookies, does not follow redirects.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -157,7 +157,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)
@@ -174,11 +174,19 @@ async fn post_form(
 
 /// From the login page to the redirect with a code, for a browser with no session yet.
 async fn sign_in(app: &TestApp, rp: &Rp, browser: &reqwest::Client) -> String {
-    let page = browser
-        .get(authorize_url(app, rp, ""))
-        .send()
-        .await
-        .unwrap();
+    let params = sign_in_at(app, browser, &authorize_url(app, rp, "")).await;
+    assert_eq!(param(&params, "state"), Some("st-1"));
+    assert_eq!(param(&params, "iss"), Some(app.issuer.as_str()));
+    param(&params, "code").expect("a code").to_owned()
+}
+
+/// A person at the browser: opens `url`, signs in as ada, allows; returns the redirect's query.
+pub(crate) async fn sign_in_at(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    url: &str,
+) -> Vec<(String, String)> {
+    let page = browser.get(url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     let (request, csrf) = (hidden(&html, "request"), hidden(&html, "csrf"));
@@ -212,10 +220,7 @@ async fn sign_in(app: &TestApp, rp: &Rp, browser: &reqwest::Client) -> String {
         )
         .await
     };
-    let params = redirect_params(&done);
-    assert_eq!(param(&params, "state"), Some("st-1"));
-    assert_eq!(param(&params, "iss"), Some(app.issuer.as_str()));
-    param(&params, "code").expect("a code").to_owned()
+    redirect_params(&done)
 }
 
 async fn exchange(
