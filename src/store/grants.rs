@@ -78,6 +78,20 @@ struct RefreshRow {
     expires_at: i64,
 }
 
+impl From<RefreshRow> for RefreshGrant {
+    fn from(row: RefreshRow) -> Self {
+        Self {
+            family: row.family,
+            client_row: row.client_id,
+            user_row: row.user_id,
+            scope: row.scope,
+            audience: row.audience,
+            auth_time: row.auth_time,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
 impl Store {
     pub async fn insert_code(
         &self,
@@ -139,18 +153,9 @@ impl Store {
                 auth_time: row.auth_time,
             }));
         }
-        let seen: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT family, used_at FROM authorization_codes WHERE code_hash = $1")
-                .bind(hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let outcome = match seen {
-            Some((family, Some(_))) => {
-                revoke_family(&mut tx, &family, "authorization code replayed", now).await?;
-                Redemption::Replayed { family }
-            }
-            _ => Redemption::Invalid,
-        };
+        let seen = "SELECT family, used_at FROM authorization_codes WHERE code_hash = $1";
+        let outcome =
+            replay_or_invalid(&mut tx, seen, hash, "authorization code replayed", now).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -189,15 +194,7 @@ impl Store {
             .bind(hash)
             .fetch_one(&mut *tx)
             .await?;
-            let grant = RefreshGrant {
-                family: row.family,
-                client_row: row.client_id,
-                user_row: row.user_id,
-                scope: row.scope,
-                audience: row.audience,
-                auth_time: row.auth_time,
-                expires_at: row.expires_at,
-            };
+            let grant = RefreshGrant::from(row);
             let Some(next) = successor(&grant) else {
                 tx.rollback().await?;
                 return Ok(Redemption::Declined(grant));
@@ -206,18 +203,8 @@ impl Store {
             tx.commit().await?;
             return Ok(Redemption::Fresh(grant));
         }
-        let seen: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT family, used_at FROM refresh_tokens WHERE token_hash = $1")
-                .bind(hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let outcome = match seen {
-            Some((family, Some(_))) => {
-                revoke_family(&mut tx, &family, "refresh token reused", now).await?;
-                Redemption::Replayed { family }
-            }
-            _ => Redemption::Invalid,
-        };
+        let seen = "SELECT family, used_at FROM refresh_tokens WHERE token_hash = $1";
+        let outcome = replay_or_invalid(&mut tx, seen, hash, "refresh token reused", now).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -233,15 +220,7 @@ impl Store {
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|row| RefreshGrant {
-            family: row.family,
-            client_row: row.client_id,
-            user_row: row.user_id,
-            scope: row.scope,
-            audience: row.audience,
-            auth_time: row.auth_time,
-            expires_at: row.expires_at,
-        }))
+        Ok(row.map(RefreshGrant::from))
     }
 
     /// RFC 7009 for refresh tokens: ends the whole grant family of a token owned by `client_row`.
@@ -294,6 +273,28 @@ async fn insert_refresh(tx: &mut Transaction<'_, Any>, token: &NewRefresh, now: 
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// After a redemption found nothing usable: a value used before is a replay, and its family is
+/// revoked; anything else (unknown, expired) is merely invalid. `seen` selects `family, used_at`.
+async fn replay_or_invalid<T>(
+    tx: &mut Transaction<'_, Any>,
+    seen: &'static str,
+    hash: &[u8],
+    reason: &str,
+    now: i64,
+) -> Result<Redemption<T>> {
+    let row: Option<(String, Option<i64>)> = sqlx::query_as(seen)
+        .bind(hash)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match row {
+        Some((family, Some(_))) => {
+            revoke_family(tx, &family, reason, now).await?;
+            Redemption::Replayed { family }
+        }
+        _ => Redemption::Invalid,
+    })
 }
 
 async fn revoke_family(
