@@ -98,7 +98,7 @@ impl App {
                 .into(),
         };
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
-        let signin = SignIn::new(Arc::clone(&issuer), Hasher::new(workers))?;
+        let signin = SignIn::new(Arc::clone(&issuer), Hasher::new(workers));
         let state = AppState {
             signin: Arc::new(signin),
             secure_cookies: issuer_url.starts_with("https://"),

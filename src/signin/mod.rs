@@ -50,20 +50,28 @@ struct Verified {
 pub struct SignIn {
     pub issuer: Arc<Issuer>,
     pub hasher: Hasher,
-    /// Checked when the username is unknown, so that case takes as long as a wrong password.
-    dummy_hash: String,
+    /// Checked when the username is unknown, so that case takes as long as a wrong password;
+    /// made on the first such sign-in, not at start (argon2id takes 19 MiB and real time).
+    dummy_hash: tokio::sync::OnceCell<String>,
 }
 
 const WRONG_CREDENTIALS: &str = "The username or password is not right.";
 
 impl SignIn {
-    pub fn new(issuer: Arc<Issuer>, hasher: Hasher) -> Result<Self, crate::crypto::CryptoError> {
-        let dummy_hash = password::hash_blocking(&random::token()?)?;
-        Ok(Self {
+    pub fn new(issuer: Arc<Issuer>, hasher: Hasher) -> Self {
+        Self {
             issuer,
             hasher,
-            dummy_hash,
-        })
+            dummy_hash: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn dummy_hash(&self) -> Result<&str, crate::crypto::CryptoError> {
+        let hash = self
+            .dummy_hash
+            .get_or_try_init(|| async { self.hasher.hash(random::token()?).await })
+            .await?;
+        Ok(hash)
     }
 
     /// `GET`/`POST /authorize`, with the browser's session cookie if any.
@@ -116,9 +124,13 @@ impl SignIn {
             Ok(found) => found,
             Err(e) => return (None, unavailable(&verified, self, e)),
         };
-        let hash = found
-            .as_ref()
-            .map_or(self.dummy_hash.clone(), |(_, h)| h.clone());
+        let hash = match &found {
+            Some((_, hash)) => hash.clone(),
+            None => match self.dummy_hash().await {
+                Ok(dummy) => dummy.to_owned(),
+                Err(_) => return (None, retry(WRONG_CREDENTIALS)),
+            },
+        };
         let matches = self
             .hasher
             .verify(password.to_owned(), hash.clone())
