@@ -92,6 +92,13 @@ pub fn verify_access_token(
     let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
         .map_err(|_| Rejected("bad signature or claims"))?
         .claims;
+    // jsonwebtoken accepts an `iss` array that contains ours and ignores required claims other
+    // than its own; both are checked here.
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer)
+        || !claims.get("jti").is_some_and(Value::is_string)
+    {
+        return Err(Rejected("bad signature or claims"));
+    }
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
@@ -129,6 +136,9 @@ pub fn id_token_hint_audience(
     let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
         .ok()?
         .claims;
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return None;
+    }
     claims.get("aud").and_then(Value::as_str).map(str::to_owned)
 }
 
@@ -171,5 +181,34 @@ mod tests {
             at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
+    }
+
+    /// Found by `fuzz/` (target `token`): jsonwebtoken's `set_required_spec_claims` knows only
+    /// exp, nbf, aud, iss and sub and skips any other name, so `jti` is not required at all; and
+    /// it takes an `iss` array holding our issuer among others as our issuer. Only tokens signed
+    /// with our key get this far, so it is a broken promise rather than a forgery.
+    #[test]
+    fn jti_is_required_and_iss_is_one_string() {
+        let key = SigningKey::generate(KeyBits::Rsa2048).unwrap();
+        let keys = HashMap::from([(key.kid().to_owned(), key.decoding_key().unwrap())]);
+        let cases = [
+            (
+                "no jti",
+                serde_json::json!({ "iss": "https://id", "sub": "s", "exp": 200 }),
+            ),
+            (
+                "an iss list",
+                serde_json::json!({ "iss": ["https://other", "https://id"], "sub": "s", "jti": "j", "exp": 200 }),
+            ),
+        ];
+        let accepted: Vec<&str> = cases
+            .iter()
+            .filter(|(_, claims)| {
+                let token = sign(&key, JwtType::AccessToken, claims).unwrap();
+                verify_access_token(&token, &keys, "https://id", 150).is_ok()
+            })
+            .map(|(what, _)| *what)
+            .collect();
+        assert!(accepted.is_empty(), "accepted: {accepted:?}");
     }
 }

@@ -14,8 +14,23 @@ pub struct FormParams(HashMap<String, String>);
 impl FormParams {
     /// More parameters than any OAuth request needs; a cap keeps hostile bodies cheap.
     pub const MAX_PARAMS: usize = 64;
+    /// Longer than any legitimate value: the longest are tokens (`token`, `id_token_hint`), a
+    /// few KiB with many roles; bearer tokens beyond 8 KiB break most proxies anyway.
+    pub const MAX_VALUE: usize = 8192;
+    pub const MAX_NAME: usize = 64;
+    /// The login and consent forms carry the whole authorization request in one field.
+    pub const MAX_ENVELOPE: usize = 16 * 1024;
 
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        Self::parse_limited(body, None)
+    }
+
+    /// Like [`parse`](Self::parse), but `request` may hold a whole authorization request.
+    pub fn parse_envelope(body: &[u8]) -> Result<Self, OAuthError> {
+        Self::parse_limited(body, Some("request"))
+    }
+
+    fn parse_limited(body: &[u8], envelope: Option<&str>) -> Result<Self, OAuthError> {
         let mut params = HashMap::new();
         for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match pair.iter().position(|&b| b == b'=') {
@@ -24,6 +39,21 @@ impl FormParams {
             };
             let name = decode(name)?;
             let value = decode(value)?;
+            let limit = match envelope {
+                Some(field) if field == name => Self::MAX_ENVELOPE,
+                _ => Self::MAX_VALUE,
+            };
+            if name.len() > Self::MAX_NAME {
+                return Err(OAuthError::invalid_request(format!(
+                    "a parameter name is longer than {} bytes",
+                    Self::MAX_NAME
+                )));
+            }
+            if value.len() > limit {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {name:?} is longer than {limit} bytes"
+                )));
+            }
             if params.len() >= Self::MAX_PARAMS {
                 return Err(OAuthError::invalid_request(format!(
                     "too many parameters (at most {})",
@@ -70,6 +100,23 @@ mod tests {
         let p = FormParams::parse(b"a=x+y%21&b=").unwrap();
         assert_eq!(p.get("a"), Some("x y!"));
         assert_eq!(p.get("b"), None);
+    }
+
+    #[test]
+    fn refuses_overlong_names_and_values() {
+        let long = "x".repeat(FormParams::MAX_VALUE + 1);
+        let err = FormParams::parse(format!("state={long}").as_bytes()).unwrap_err();
+        assert!(
+            err.description.contains("\"state\" is longer than 8192"),
+            "{err}"
+        );
+        let ok = "x".repeat(FormParams::MAX_VALUE);
+        assert!(FormParams::parse(format!("state={ok}").as_bytes()).is_ok());
+        let name = "n".repeat(FormParams::MAX_NAME + 1);
+        assert!(FormParams::parse(format!("{name}=1").as_bytes()).is_err());
+        // Only the envelope field of the login and consent forms may be longer.
+        assert!(FormParams::parse_envelope(format!("request={long}").as_bytes()).is_ok());
+        assert!(FormParams::parse_envelope(format!("csrf={long}").as_bytes()).is_err());
     }
 
     #[test]
