@@ -122,8 +122,27 @@ impl Store {
         Ok(())
     }
 
-    /// Uses a code once. A second presentation revokes everything issued from the first.
-    pub async fn redeem_code(&self, hash: &[u8], now: i64) -> Result<Redemption<CodeGrant>> {
+    /// The user a live, unused code was issued for; reads only, so a failure spends nothing.
+    pub async fn code_user(&self, hash: &[u8], now: i64) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT user_id FROM authorization_codes WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(user,)| user))
+    }
+
+    /// Uses a code once, storing the refresh token `issue` makes from it (if any) in the same
+    /// transaction: either the code is spent and its refresh token exists, or neither. A second
+    /// presentation revokes everything issued from the first.
+    pub async fn redeem_code(
+        &self,
+        hash: &[u8],
+        now: i64,
+        issue: impl FnOnce(&CodeGrant) -> Option<NewRefresh>,
+    ) -> Result<Redemption<CodeGrant>> {
         let mut tx = self.pool().begin().await?;
         let used = sqlx::query(
             "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1",
@@ -140,8 +159,7 @@ impl Store {
             .bind(hash)
             .fetch_one(&mut *tx)
             .await?;
-            tx.commit().await?;
-            return Ok(Redemption::Fresh(CodeGrant {
+            let grant = CodeGrant {
                 family: row.family,
                 client_row: row.client_id,
                 user_row: row.user_id,
@@ -151,7 +169,12 @@ impl Store {
                 nonce: row.nonce,
                 code_challenge: row.code_challenge,
                 auth_time: row.auth_time,
-            }));
+            };
+            if let Some(refresh) = issue(&grant) {
+                insert_refresh(&mut tx, &refresh, now).await?;
+            }
+            tx.commit().await?;
+            return Ok(Redemption::Fresh(grant));
         }
         let seen = "SELECT family, used_at FROM authorization_codes WHERE code_hash = $1";
         let outcome =
@@ -168,12 +191,16 @@ impl Store {
     }
 
     /// Uses a refresh token once and stores its successor in the same transaction. A used token
-    /// presented again revokes its whole family. If `successor` declines (wrong client, wider
-    /// scope), the transaction rolls back and the token stays usable.
+    /// presented again revokes its whole family, unless it was spent less than `grace` seconds
+    /// ago and its successor is still unused: then that successor is revoked and replaced (a
+    /// client retrying after a lost response). If `successor` declines (wrong client, wider
+    /// scope), the transaction rolls back and the token stays usable; during the grace window a
+    /// declined retry counts as a replay.
     pub async fn rotate_refresh(
         &self,
         hash: &[u8],
         successor: impl FnOnce(&RefreshGrant) -> Option<NewRefresh>,
+        grace: i64,
         now: i64,
     ) -> Result<Redemption<RefreshGrant>> {
         let mut tx = self.pool().begin().await?;
@@ -186,7 +213,9 @@ impl Store {
         .bind(hash)
         .execute(&mut *tx)
         .await?;
-        if used.rows_affected() == 1 {
+        let spent = used.rows_affected() == 1
+            || (grace > 0 && replace_unused_successor(&mut tx, hash, now - grace, now).await?);
+        if spent {
             let row: RefreshRow = sqlx::query_as(
                 "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at FROM refresh_tokens \
                  WHERE token_hash = $1",
@@ -195,13 +224,23 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             let grant = RefreshGrant::from(row);
-            let Some(next) = successor(&grant) else {
-                tx.rollback().await?;
-                return Ok(Redemption::Declined(grant));
-            };
-            insert_refresh(&mut tx, &next, now).await?;
-            tx.commit().await?;
-            return Ok(Redemption::Fresh(grant));
+            match successor(&grant) {
+                Some(next) => {
+                    insert_refresh(&mut tx, &next, now).await?;
+                    sqlx::query("UPDATE refresh_tokens SET replaced_by = $1 WHERE token_hash = $2")
+                        .bind(&next.hash)
+                        .bind(hash)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    return Ok(Redemption::Fresh(grant));
+                }
+                None if used.rows_affected() == 1 => {
+                    tx.rollback().await?;
+                    return Ok(Redemption::Declined(grant));
+                }
+                None => {}
+            }
         }
         let seen = "SELECT family, used_at FROM refresh_tokens WHERE token_hash = $1";
         let outcome = replay_or_invalid(&mut tx, seen, hash, "refresh token reused", now).await?;
@@ -273,6 +312,28 @@ async fn insert_refresh(tx: &mut Transaction<'_, Any>, token: &NewRefresh, now: 
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The grace window: revokes the unused successor of a token spent at or after `since`, and
+/// says whether there was one. A successor already used means the retry is not a retry.
+async fn replace_unused_successor(
+    tx: &mut Transaction<'_, Any>,
+    hash: &[u8],
+    since: i64,
+    now: i64,
+) -> Result<bool> {
+    let replaced = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE used_at IS NULL AND revoked_at IS NULL \
+         AND token_hash = (SELECT replaced_by FROM refresh_tokens WHERE token_hash = $2 AND used_at >= $3 \
+         AND revoked_at IS NULL AND expires_at > $1 \
+         AND family NOT IN (SELECT family FROM revoked_families))",
+    )
+    .bind(now)
+    .bind(hash)
+    .bind(since)
+    .execute(&mut **tx)
+    .await?;
+    Ok(replaced.rows_affected() == 1)
 }
 
 /// After a redemption found nothing usable: a value used before is a replay, and its family is

@@ -1,10 +1,12 @@
 //! The only module with SQL: one code path over SQLite and PostgreSQL through sqlx's `AnyPool`.
 
 pub mod apis;
+pub mod audit;
 pub mod clients;
 pub mod error;
 pub mod grants;
 pub mod keys;
+pub mod login_failures;
 pub mod revocations;
 pub mod roles;
 pub mod sessions;
@@ -82,6 +84,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Open connections and how many of them are idle, for the metrics.
+    pub fn pool_use(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -70,7 +70,7 @@ impl Store {
         for scope in scopes {
             sqlx::query(
                 "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (user_id, client_id, scope) DO NOTHING",
+                 ON CONFLICT (user_id, client_id, scope) DO UPDATE SET granted_at = excluded.granted_at",
             )
             .bind(user_row)
             .bind(client_row)
@@ -83,13 +83,19 @@ impl Store {
         Ok(())
     }
 
-    /// The scopes the user has granted the client so far, sorted.
-    pub async fn consented_scopes(&self, user_row: &str, client_row: &str) -> Result<Vec<String>> {
+    /// The scopes the user has granted the client at or after `since`, sorted.
+    pub async fn consented_scopes(
+        &self,
+        user_row: &str,
+        client_row: &str,
+        since: i64,
+    ) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 ORDER BY scope",
+            "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 AND granted_at >= $3 ORDER BY scope",
         )
         .bind(user_row)
         .bind(client_row)
+        .bind(since)
         .fetch_all(self.pool())
         .await?;
         Ok(rows.into_iter().map(|(s,)| s).collect())
