@@ -1,6 +1,8 @@
 //! The management command line: `serve` and the commands that act on the configured database.
 
 mod api;
+mod audit;
+mod changes;
 mod client;
 mod keys;
 mod output;
@@ -52,6 +54,9 @@ pub enum Command {
     /// Inspect, rotate, revoke and import signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Read the audit trail of security events.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +71,7 @@ pub enum CliError {
 pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Result<(), CliError> {
     let store = Store::open(&config.database_url, 2).await?;
     let clock = Clock::System;
+    let change = changes::event(&command);
     let result = match command {
         Command::Serve => Err(CliError::Usage("serve is not a management command".into())),
         Command::Tenant(cmd) => tenant::run(cmd, &store, &clock).await,
@@ -77,7 +83,13 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
             client::run(cmd, sub, &store, &clock).await
         }
         Command::Keys(cmd) => keys::run(cmd, &store, config, &clock).await,
+        Command::Audit(cmd) => audit::run(cmd, &store, &clock).await,
     };
+    if let (Ok(()), Some(event)) = (&result, change)
+        && let Err(e) = store.insert_audit(&[event.into_row(clock.now())]).await
+    {
+        eprintln!("warning: the change was made but not recorded in the audit trail: {e}");
+    }
     store.close().await;
     result
 }
