@@ -1,7 +1,10 @@
 //! The authorization code and refresh token grants (RFC 6749 §4.1.3 and §6, RFC 7636 §4.5,
 //! OIDC Core §3.1.3).
 
+use std::net::IpAddr;
+
 use super::{Issuer, Subject, internal};
+use crate::audit::{EventKind, Outcome};
 use crate::crypto::jwt::{self, JwtType};
 use crate::crypto::{SecretHash, pkce, random};
 use crate::protocol::claims::{IdTokenClaims, TokenResponse};
@@ -10,11 +13,6 @@ use crate::protocol::{ErrorCode, GrantType, OAuthError, ScopeSet};
 use crate::store::clients::ClientRecord;
 use crate::store::grants::{CodeGrant, NewRefresh, Redemption, RefreshGrant};
 use crate::store::users::UserRecord;
-
-/// Refresh tokens end this long after sign-in, however often they are used.
-pub const REFRESH_ABSOLUTE_TTL: i64 = 30 * 86_400;
-/// A refresh token unused this long is dead.
-pub const REFRESH_IDLE_TTL: i64 = 14 * 86_400;
 
 fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, description)
@@ -26,12 +24,16 @@ fn unavailable(e: crate::store::Error) -> OAuthError {
 }
 
 impl Issuer {
+    /// Reads first (the code's user), then spends the code and stores its refresh token in one
+    /// transaction, then signs in memory: a store failure at any step leaves the code usable for
+    /// the client's retry, instead of spent with nothing issued (a retry would then be a replay).
     pub(super) async fn exchange_code(
         &self,
         client: &ClientRecord,
         code: &str,
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
+        address: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
         if !client.grant_types.contains(&GrantType::AuthorizationCode) {
             return Err(OAuthError::new(
@@ -43,15 +45,40 @@ impl Issuer {
         let verifier = CodeVerifier::parse(verifier).map_err(|e| invalid_grant(&e.0))?;
         let now = self.clock.now();
         let hash = SecretHash::of(code);
-        let grant = match self
+        // A code already used has no live user: the redemption below then detects the replay.
+        let user = match self
             .store
-            .redeem_code(hash.as_bytes(), now)
+            .code_user(hash.as_bytes(), now)
             .await
             .map_err(unavailable)?
         {
+            Some(row) => self
+                .store
+                .find_user_by_row(&row)
+                .await
+                .map_err(unavailable)?,
+            None => None,
+        };
+        let refresh_token = random::token().map_err(internal)?;
+        let mut checked = Err(invalid_grant("the code is unknown or expired"));
+        let redemption = self
+            .store
+            .redeem_code(hash.as_bytes(), now, |grant| {
+                checked = check(client, grant, redirect_uri, &verifier);
+                let usable = checked.is_ok()
+                    && user
+                        .as_ref()
+                        .is_some_and(|u| u.id == grant.user_row && u.disabled_at.is_none());
+                (usable && self.offline(client, &grant.scope))
+                    .then(|| self.refresh_record(client, grant, &refresh_token, now))
+            })
+            .await
+            .map_err(unavailable)?;
+        let grant = match redemption {
             Redemption::Fresh(grant) => grant,
             Redemption::Replayed { family } => {
-                tracing::warn!(client_id = %client.client_id, %family, "authorization code replayed; grant revoked");
+                let what = "authorization code replayed; its grant is revoked";
+                self.reuse_detected(client, address, &family, what);
                 return Err(invalid_grant(
                     "this code was already used; every token it produced is revoked",
                 ));
@@ -60,15 +87,39 @@ impl Issuer {
                 return Err(invalid_grant("the code is unknown or expired"));
             }
         };
-        check(client, &grant, redirect_uri, &verifier)?;
-        let user = self
-            .store
-            .find_user_by_row(&grant.user_row)
-            .await
-            .map_err(unavailable)?
-            .filter(|u| u.disabled_at.is_none())
+        checked?;
+        let user = user
+            .filter(|u| u.id == grant.user_row && u.disabled_at.is_none())
             .ok_or_else(|| invalid_grant("the user can no longer sign in"))?;
-        self.user_tokens(client, &user, &grant, now).await
+        let refresh_token = self.offline(client, &grant.scope).then_some(refresh_token);
+        let tokens = self.user_tokens(client, &user, &grant, now, refresh_token)?;
+        self.audit.record(
+            self.user_event(EventKind::TokenIssued, Outcome::Success, client, address)
+                .actor(&user.id)
+                .detail("grant authorization_code"),
+        );
+        Ok(tokens)
+    }
+
+    /// A replayed code or reused refresh token: a stolen value, or a client bug; either way the
+    /// operator hears of it.
+    fn reuse_detected(&self, client: &ClientRecord, address: IpAddr, family: &str, what: &str) {
+        tracing::warn!(client_id = %client.client_id, %family, "{what}");
+        self.audit.record(
+            self.user_event(
+                EventKind::RefreshReuseDetected,
+                Outcome::Denied,
+                client,
+                address,
+            )
+            .detail(what),
+        );
+    }
+
+    /// A refresh token comes with `offline_access`, for clients allowed the refresh grant.
+    fn offline(&self, client: &ClientRecord, scope: &str) -> bool {
+        scope.split(' ').any(|s| s == "offline_access")
+            && client.grant_types.contains(&GrantType::RefreshToken)
     }
 
     /// RFC 6749 §6 with rotation: the presented token is spent and a successor issued in one
@@ -78,6 +129,7 @@ impl Issuer {
         client: &ClientRecord,
         token: &str,
         asked: Option<ScopeSet>,
+        address: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
         if !client.grant_types.contains(&GrantType::RefreshToken) {
             return Err(OAuthError::new(
@@ -100,9 +152,10 @@ impl Issuer {
                     acceptable(g).then(|| NewRefresh {
                         hash: successor_hash,
                         grant: g.clone(),
-                        idle_expires_at: now + REFRESH_IDLE_TTL,
+                        idle_expires_at: now + self.sessions.refresh_idle_ttl,
                     })
                 },
+                self.sessions.refresh_reuse_grace,
                 now,
             )
             .await
@@ -120,7 +173,8 @@ impl Issuer {
                     .unwrap_or_else(OAuthError::server_error));
             }
             Redemption::Replayed { family } => {
-                tracing::warn!(client_id = %client.client_id, %family, "refresh token reused; family revoked");
+                let what = "refresh token reused; its sign-in is revoked";
+                self.reuse_detected(client, address, &family, what);
                 return Err(invalid_grant(
                     "this refresh token was already used; its sign-in is revoked",
                 ));
@@ -148,6 +202,11 @@ impl Issuer {
         let ttl = self.access_ttl(client);
         let scope = scope.to_string();
         let access_token = self.access_token(client, &subject, &grant.audience, &scope, ttl)?;
+        self.audit.record(
+            self.user_event(EventKind::TokenIssued, Outcome::Success, client, address)
+                .actor(&user.id)
+                .detail("grant refresh_token"),
+        );
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
@@ -158,13 +217,14 @@ impl Issuer {
         })
     }
 
-    /// Access token, ID token (scope `openid`) and refresh token (`offline_access`).
-    async fn user_tokens(
+    /// Access token and ID token (scope `openid`), with the refresh token already stored.
+    fn user_tokens(
         &self,
         client: &ClientRecord,
         user: &UserRecord,
         grant: &CodeGrant,
         now: i64,
+        refresh_token: Option<String>,
     ) -> Result<TokenResponse, OAuthError> {
         let subject = Subject {
             sub: &user.id,
@@ -178,12 +238,6 @@ impl Issuer {
         let scopes: Vec<&str> = grant.scope.split(' ').collect();
         let id_token = match scopes.contains(&"openid") {
             true => Some(self.id_token(client, user, grant, &access_token, &scopes, now, ttl)?),
-            false => None,
-        };
-        let offline = scopes.contains(&"offline_access")
-            && client.grant_types.contains(&GrantType::RefreshToken);
-        let refresh_token = match offline {
-            true => Some(self.new_refresh_token(client, grant, now).await?),
             false => None,
         };
         Ok(TokenResponse {
@@ -229,15 +283,16 @@ impl Issuer {
         jwt::sign(&keys.active, JwtType::IdToken, &claims).map_err(internal)
     }
 
-    async fn new_refresh_token(
+    /// The stored form of the first refresh token of a sign-in.
+    fn refresh_record(
         &self,
         client: &ClientRecord,
         grant: &CodeGrant,
+        token: &str,
         now: i64,
-    ) -> Result<String, OAuthError> {
-        let token = random::token().map_err(internal)?;
-        let refresh = NewRefresh {
-            hash: SecretHash::of(&token).as_bytes().to_vec(),
+    ) -> NewRefresh {
+        NewRefresh {
+            hash: SecretHash::of(token).as_bytes().to_vec(),
             grant: RefreshGrant {
                 family: grant.family.clone(),
                 client_row: client.id.clone(),
@@ -245,15 +300,10 @@ impl Issuer {
                 scope: grant.scope.clone(),
                 audience: grant.audience.clone(),
                 auth_time: grant.auth_time,
-                expires_at: now + REFRESH_ABSOLUTE_TTL,
+                expires_at: now + self.sessions.refresh_absolute_ttl,
             },
-            idle_expires_at: now + REFRESH_IDLE_TTL,
-        };
-        self.store
-            .insert_refresh(&refresh, now)
-            .await
-            .map_err(unavailable)?;
-        Ok(token)
+            idle_expires_at: now + self.sessions.refresh_idle_ttl,
+        }
     }
 }
 

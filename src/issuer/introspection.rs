@@ -1,8 +1,11 @@
 //! Introspection and revocation of the access tokens Castellan issued.
 
+use std::net::IpAddr;
+
 use serde_json::{Map, Value};
 
 use super::Issuer;
+use crate::audit::{EventKind, Outcome};
 use crate::crypto::{SecretHash, jwt};
 use crate::protocol::OAuthError;
 use crate::protocol::client_auth::ClientCredentials;
@@ -29,19 +32,35 @@ impl Issuer {
 
     /// RFC 7009. Invalid and expired tokens are answered with success: there is nothing to revoke.
     /// Public clients may revoke their own tokens (§2.1), which matters for refresh tokens.
-    pub async fn revoke(&self, creds: ClientCredentials, token: &str) -> Result<(), OAuthError> {
+    pub async fn revoke(
+        &self,
+        creds: ClientCredentials,
+        token: &str,
+        address: IpAddr,
+    ) -> Result<(), OAuthError> {
         let caller = self.authenticate(&creds).await?;
         let now = self.clock.now();
         let keys = self.keys.current();
+        let revoked = |what: &str| {
+            self.audit.record(
+                self.user_event(EventKind::TokenRevoked, Outcome::Success, &caller, address)
+                    .actor(caller.client_id.as_str())
+                    .detail(what),
+            );
+        };
         let Ok(claims) = jwt::verify_access_token(token, &keys.verifiers, &self.issuer, now) else {
             let hash = SecretHash::of(token);
-            self.store
+            let found = self
+                .store
                 .revoke_refresh(hash.as_bytes(), &caller.id, now)
                 .await
                 .map_err(|e| {
                     tracing::warn!(error = %e, "cannot record a revocation");
                     OAuthError::unavailable()
                 })?;
+            if found {
+                revoked("refresh token and its sign-in");
+            }
             return Ok(());
         };
         if claim(&claims, "client_id") != Some(caller.client_id.as_str()) {
@@ -61,7 +80,9 @@ impl Issuer {
             .map_err(|e| {
                 tracing::warn!(error = %e, "cannot record a revocation");
                 OAuthError::unavailable()
-            })
+            })?;
+        revoked("access token");
+        Ok(())
     }
 
     /// The claims of a token that verifies, is within its lifetime and was not revoked.

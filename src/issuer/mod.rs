@@ -5,13 +5,17 @@ mod client_credentials;
 mod introspection;
 pub mod userinfo;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::audit::{Audit, AuditEvent, EventKind, Outcome};
 use crate::clock::Clock;
+use crate::config::SessionPolicy;
 use crate::crypto::SecretHash;
 use crate::crypto::jwt::{self, JwtType};
 use crate::directory::ClientDirectory;
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::protocol::claims::{AccessTokenClaims, TokenResponse};
 use crate::protocol::client_auth::ClientCredentials;
 use crate::protocol::token_request::TokenRequest;
@@ -39,15 +43,58 @@ pub struct Issuer {
     pub clock: Clock,
     /// Revocations live in the store, shared by every node.
     pub store: Store,
+    /// Lifetimes of refresh tokens (and sessions, read by sign-in).
+    pub sessions: SessionPolicy,
+    pub audit: Audit,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Issuer {
+    /// `address` is the caller's, for the audit trail.
     pub async fn token(
         &self,
         creds: ClientCredentials,
         request: TokenRequest,
+        address: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
         let client = self.authenticate(&creds).await?;
+        let grant = request.grant_type();
+        let issued = self.grant(&client, request, address).await;
+        if issued.is_ok() {
+            self.metrics.token_issued(grant);
+            // Service tokens are counted per client and written in batches, off the hot path;
+            // user grants record their own event, with the user as actor.
+            if grant == GrantType::ClientCredentials {
+                self.audit.record_token_issued(
+                    Some(client.tenant.as_str()),
+                    client.client_id.as_str(),
+                    grant,
+                );
+            }
+        }
+        issued
+    }
+
+    /// An event about a user's tokens, for the audit trail.
+    fn user_event(
+        &self,
+        kind: EventKind,
+        outcome: Outcome,
+        client: &ClientRecord,
+        address: IpAddr,
+    ) -> AuditEvent {
+        AuditEvent::new(kind, outcome)
+            .tenant(client.tenant.as_str())
+            .client(client.client_id.as_str())
+            .ip(address)
+    }
+
+    async fn grant(
+        &self,
+        client: &ClientRecord,
+        request: TokenRequest,
+        address: IpAddr,
+    ) -> Result<TokenResponse, OAuthError> {
         match request {
             TokenRequest::ClientCredentials { scope, target } => {
                 if !client.grant_types.contains(&GrantType::ClientCredentials) {
@@ -56,7 +103,7 @@ impl Issuer {
                         "this client is not allowed to use the client_credentials grant",
                     ));
                 }
-                let decision = client_credentials::decide(&client, scope, target.as_ref())?;
+                let decision = client_credentials::decide(client, scope, target.as_ref())?;
                 let subject = Subject {
                     sub: client.client_id.as_str(),
                     roles: &client.roles,
@@ -64,9 +111,9 @@ impl Issuer {
                     tenant: client.tenant.as_str(),
                 };
                 let scope = decision.scope.to_string();
-                let ttl = self.access_ttl(&client);
+                let ttl = self.access_ttl(client);
                 let access_token =
-                    self.access_token(&client, &subject, &decision.audience, &scope, ttl)?;
+                    self.access_token(client, &subject, &decision.audience, &scope, ttl)?;
                 Ok(TokenResponse {
                     access_token,
                     token_type: "Bearer",
@@ -82,17 +129,18 @@ impl Issuer {
                 code_verifier,
             } => {
                 self.exchange_code(
-                    &client,
+                    client,
                     &code,
                     redirect_uri.as_deref(),
                     code_verifier.as_deref(),
+                    address,
                 )
                 .await
             }
             TokenRequest::RefreshToken {
                 refresh_token,
                 scope,
-            } => self.refresh(&client, &refresh_token, scope).await,
+            } => self.refresh(client, &refresh_token, scope, address).await,
         }
     }
 

@@ -9,18 +9,31 @@ use crate::crypto::jwt;
 #[derive(Debug, PartialEq, Eq)]
 pub enum BearerError {
     InvalidToken(&'static str),
+    /// The scope the token lacks.
     InsufficientScope(&'static str),
     Unavailable,
 }
 
 impl Issuer {
-    pub async fn userinfo(&self, token: &str) -> Result<Value, BearerError> {
+    /// A bearer access token's claims: signed by a published key, live, not revoked, holding
+    /// `scope`, and (when given) meant for `audience`.
+    pub async fn bearer(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+        scope: &'static str,
+    ) -> Result<Map<String, Value>, BearerError> {
         let keys = self.keys.current();
         let now = self.clock.now();
         let claims = jwt::verify_access_token(token, &keys.verifiers, &self.issuer, now)
             .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
         let jti = text("jti").ok_or(BearerError::InvalidToken("the access token has no jti"))?;
+        if audience.is_some_and(|aud| text("aud") != Some(aud)) {
+            return Err(BearerError::InvalidToken(
+                "the access token is meant for another audience",
+            ));
+        }
         if self
             .store
             .is_revoked(jti)
@@ -29,12 +42,16 @@ impl Issuer {
         {
             return Err(BearerError::InvalidToken("the access token was revoked"));
         }
-        let scopes: Vec<&str> = text("scope").unwrap_or("").split(' ').collect();
-        if !scopes.contains(&"openid") {
-            return Err(BearerError::InsufficientScope(
-                "the access token lacks the openid scope",
-            ));
+        if !text("scope").unwrap_or("").split(' ').any(|s| s == scope) {
+            return Err(BearerError::InsufficientScope(scope));
         }
+        Ok(claims)
+    }
+
+    pub async fn userinfo(&self, token: &str) -> Result<Value, BearerError> {
+        let claims = self.bearer(token, None, "openid").await?;
+        let text = |name: &str| claims.get(name).and_then(Value::as_str);
+        let scopes: Vec<&str> = text("scope").unwrap_or("").split(' ').collect();
         let sub = text("sub").ok_or(BearerError::InvalidToken("the access token has no sub"))?;
         let user = self
             .store

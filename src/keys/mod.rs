@@ -29,6 +29,8 @@ pub enum Error {
 #[derive(Debug)]
 pub struct KeySet {
     pub active: Arc<SigningKey>,
+    /// When the active key began signing (unix seconds), for its age in the metrics.
+    pub active_since: i64,
     /// Every published key (next, active, retired), in the JWKS's order.
     pub published: Vec<Arc<SigningKey>>,
     /// The serialised JWKS, shared by every response without copying.
@@ -151,11 +153,11 @@ fn build(
             None => Arc::new(open(master, row)?),
         };
         if row.state == KeyState::Active {
-            active = Some(Arc::clone(&key));
+            active = Some((Arc::clone(&key), row.activated_at.unwrap_or(row.created_at)));
         }
         published.push(key);
     }
-    let active = active.ok_or(Error::NoActiveKey)?;
+    let (active, active_since) = active.ok_or(Error::NoActiveKey)?;
     let jwks = Jwks {
         keys: published.iter().map(|k| k.public_jwk()).collect(),
     };
@@ -171,6 +173,7 @@ fn build(
         .collect::<Result<_, CryptoError>>()?;
     Ok(KeySet {
         active,
+        active_since,
         jwks_json: bytes::Bytes::from(json),
         etag,
         published,

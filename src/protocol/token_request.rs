@@ -2,7 +2,7 @@
 
 use super::form::FormParams;
 use super::values::truncated;
-use super::{ApiIdentifier, ErrorCode, OAuthError, ScopeSet};
+use super::{ApiIdentifier, ErrorCode, GrantType, OAuthError, ScopeSet};
 
 /// The API a client asked for, by RFC 8707 `resource` or the widespread `audience` parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,16 @@ pub enum TokenRequest {
         refresh_token: String,
         scope: Option<ScopeSet>,
     },
+}
+
+impl TokenRequest {
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            Self::RefreshToken { .. } => GrantType::RefreshToken,
+        }
+    }
 }
 
 impl TryFrom<&FormParams> for TokenRequest {

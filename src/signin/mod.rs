@@ -1,9 +1,13 @@
 //! Browser sign-in: what the authorization endpoint, the login form and the consent form decide,
 //! apart from HTTP. Handlers turn a [`Step`] into a page or a redirect.
 
+pub mod lockout;
 pub mod scopes;
 
+use std::net::IpAddr;
 use std::sync::Arc;
+
+use crate::audit::{AuditEvent, EventKind, Outcome};
 
 use crate::crypto::password::{self, Hasher};
 use crate::crypto::{SecretHash, random};
@@ -17,20 +21,22 @@ use crate::store::users::UserRecord;
 
 /// Authorization codes live 60 seconds (DESIGN.md).
 pub const CODE_TTL: i64 = 60;
-/// A browser session lasts this long after sign-in.
-pub const SESSION_TTL: i64 = 12 * 3600;
 
 /// What to show or where to send the browser next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {
     /// The client or redirect URI could not be verified: show the problem, never redirect.
     ErrorPage(String),
+    /// The store is down before the client could be verified: try again shortly (503).
+    Unavailable,
     /// Back to the client with a code or an error (RFC 6749 §4.1.2).
     Redirect(String),
     Login {
         client_name: String,
         username: String,
         error: Option<String>,
+        /// Set when sign-in is locked: answered with 429 and `Retry-After`.
+        retry_after: Option<i64>,
     },
     Consent {
         client_name: String,
@@ -47,9 +53,19 @@ struct Verified {
     audience: String,
 }
 
+/// One submission of the login form.
+pub struct Attempt<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub address: IpAddr,
+    /// The browser's current session, which a new sign-in replaces.
+    pub replacing: Option<&'a str>,
+}
+
 pub struct SignIn {
     pub issuer: Arc<Issuer>,
     pub hasher: Hasher,
+    lockout: lockout::Lockout,
     /// Checked when the username is unknown, so that case takes as long as a wrong password;
     /// made on the first such sign-in, not at start (argon2id takes 19 MiB and real time).
     dummy_hash: tokio::sync::OnceCell<String>,
@@ -58,10 +74,11 @@ pub struct SignIn {
 const WRONG_CREDENTIALS: &str = "The username or password is not right.";
 
 impl SignIn {
-    pub fn new(issuer: Arc<Issuer>, hasher: Hasher) -> Self {
+    pub fn new(issuer: Arc<Issuer>, hasher: Hasher, lockout: lockout::Lockout) -> Self {
         Self {
             issuer,
             hasher,
+            lockout,
             dummy_hash: tokio::sync::OnceCell::new(),
         }
     }
@@ -96,29 +113,55 @@ impl SignIn {
                 client_name: verified.client.name.clone(),
                 username: verified.request.login_hint.clone().unwrap_or_default(),
                 error: None,
+                retry_after: None,
             },
         }
     }
 
     /// `POST /login`: on success, the new session's token and the next step.
-    pub async fn login(
-        &self,
-        params: &FormParams,
-        username: &str,
-        password: &str,
-    ) -> (Option<String>, Step) {
+    pub async fn login(&self, params: &FormParams, attempt: Attempt<'_>) -> (Option<String>, Step) {
         let verified = match self.verify(params).await {
             Ok(v) => v,
             Err(step) => return (None, step),
         };
-        let retry = |error: &str| Step::Login {
+        let tenant = verified.client.tenant.as_str();
+        let retry = |error: &str, retry_after: Option<i64>| Step::Login {
             client_name: verified.client.name.clone(),
-            username: username.to_owned(),
+            username: attempt.username.to_owned(),
             error: Some(error.to_owned()),
+            retry_after,
+        };
+        let audit = |kind: EventKind, outcome: Outcome| {
+            AuditEvent::new(kind, outcome)
+                .tenant(tenant)
+                .client(verified.client.client_id.as_str())
+                .ip(attempt.address)
         };
         let store = &self.issuer.store;
+        let now = self.issuer.clock.now();
+        let account = lockout::account_key(tenant, attempt.username);
+        match self
+            .lockout
+            .gate(store, &account, attempt.address, now)
+            .await
+        {
+            Ok(lockout::Gate::Open) => {}
+            Ok(lockout::Gate::Closed { retry_after }) => {
+                self.issuer.metrics.signin_failures.inc();
+                self.issuer
+                    .audit
+                    .record(audit(EventKind::SigninFailure, Outcome::Denied).detail("locked out"));
+                let minutes = (retry_after + 59) / 60;
+                let message = format!(
+                    "Too many failed sign-ins. Wait {minutes} minute{} and try again.",
+                    if minutes == 1 { "" } else { "s" }
+                );
+                return (None, retry(&message, Some(retry_after)));
+            }
+            Err(e) => return (None, unavailable(&verified, self, e)),
+        }
         let found = match store
-            .user_credentials(&verified.client.tenant, username)
+            .user_credentials(&verified.client.tenant, attempt.username)
             .await
         {
             Ok(found) => found,
@@ -128,21 +171,50 @@ impl SignIn {
             Some((_, hash)) => hash.clone(),
             None => match self.dummy_hash().await {
                 Ok(dummy) => dummy.to_owned(),
-                Err(_) => return (None, retry(WRONG_CREDENTIALS)),
+                Err(_) => return (None, retry(WRONG_CREDENTIALS, None)),
             },
         };
         let matches = self
             .hasher
-            .verify(password.to_owned(), hash.clone())
+            .verify(attempt.password.to_owned(), hash.clone())
             .await
             .unwrap_or(false);
+        let known = found.as_ref().map(|(u, _)| u.id.clone());
         let Some((user, _)) = found.filter(|(u, _)| matches && u.disabled_at.is_none()) else {
-            tracing::info!(tenant = %verified.client.tenant, "sign-in refused");
-            return (None, retry(WRONG_CREDENTIALS));
+            tracing::info!(%tenant, "sign-in refused");
+            self.issuer.metrics.signin_failures.inc();
+            // The username as typed is never recorded: it may be a mistyped password.
+            let event = audit(EventKind::SigninFailure, Outcome::Failure);
+            self.issuer.audit.record(match known {
+                Some(id) => event.actor(id),
+                None => event.detail("unknown user"),
+            });
+            match self
+                .lockout
+                .failed(store, &account, attempt.address, now)
+                .await
+            {
+                Ok(Some(until)) => {
+                    self.issuer.metrics.lockouts.inc();
+                    self.issuer.audit.record(
+                        audit(EventKind::SigninLockout, Outcome::Denied)
+                            .detail(format!("locked for {} s", until - now)),
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot count a failed sign-in"),
+            }
+            return (None, retry(WRONG_CREDENTIALS, None));
         };
-        let now = self.issuer.clock.now();
+        if let Err(e) = self
+            .lockout
+            .succeeded(store, &account, attempt.address)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot clear failed sign-ins");
+        }
         if password::needs_rehash(&hash)
-            && let Ok(new_hash) = self.hasher.hash(password.to_owned()).await
+            && let Ok(new_hash) = self.hasher.hash(attempt.password.to_owned()).await
         {
             let _ = store
                 .set_user_password(&verified.client.tenant, &user.username, &new_hash, now)
@@ -159,12 +231,21 @@ impl SignIn {
                 SecretHash::of(&token).as_bytes(),
                 &user.id,
                 now,
-                now + SESSION_TTL,
+                now + self.issuer.sessions.session_ttl,
             )
             .await
         {
             return (None, unavailable(&verified, self, e));
         }
+        // A new sign-in in this browser replaces its old session (which may be another user's).
+        if let Some(old) = attempt.replacing
+            && let Err(e) = store.end_session(SecretHash::of(old).as_bytes(), now).await
+        {
+            tracing::warn!(error = %e, "cannot end the replaced session");
+        }
+        self.issuer
+            .audit
+            .record(audit(EventKind::SigninSuccess, Outcome::Success).actor(&user.id));
         (
             Some(token),
             self.signed_in(&verified, &user, now, true).await,
@@ -183,9 +264,24 @@ impl SignIn {
                 client_name: verified.client.name.clone(),
                 username: String::new(),
                 error: None,
+                retry_after: None,
             };
         };
+        let event = |kind| {
+            AuditEvent::new(
+                kind,
+                if allow {
+                    Outcome::Success
+                } else {
+                    Outcome::Denied
+                },
+            )
+            .tenant(&user.tenant)
+            .actor(&user.id)
+            .client(verified.client.client_id.as_str())
+        };
         if !allow {
+            self.issuer.audit.record(event(EventKind::ConsentDenied));
             return self.error_redirect(
                 &verified,
                 AuthorizeErrorCode::AccessDenied,
@@ -201,22 +297,31 @@ impl SignIn {
         {
             return unavailable(&verified, self, e);
         }
+        self.issuer.audit.record(
+            event(EventKind::ConsentGranted).detail(format!("scope {}", verified.request.scope)),
+        );
         self.issue_code(&verified, &user, auth_time).await
     }
 
-    /// RP-initiated logout: ends the session, then returns where to send the browser — only a
-    /// post-logout URI registered by the client named by `client_id` or `id_token_hint`.
-    pub async fn logout(&self, params: &FormParams, session: Option<&str>) -> Option<String> {
+    /// RP-initiated logout: ends the session, then says where to send the browser — only to a
+    /// post-logout URI registered by the client named by `client_id` or `id_token_hint`. A
+    /// session that cannot be ended is an error: the browser must keep its cookie to retry.
+    pub async fn logout(
+        &self,
+        params: &FormParams,
+        session: Option<&str>,
+    ) -> Result<Option<String>, crate::store::Error> {
         let now = self.issuer.clock.now();
-        if let Some(token) = session
-            && let Err(e) = self
-                .issuer
+        if let Some(token) = session {
+            self.issuer
                 .store
                 .end_session(SecretHash::of(token).as_bytes(), now)
-                .await
-        {
-            tracing::warn!(error = %e, "cannot end a session");
+                .await?;
         }
+        Ok(self.post_logout_target(params).await)
+    }
+
+    async fn post_logout_target(&self, params: &FormParams) -> Option<String> {
         let target = params.get("post_logout_redirect_uri")?;
         let keys = self.issuer.keys.current();
         let hinted = params.get("id_token_hint").and_then(|t| {
@@ -253,10 +358,9 @@ impl SignIn {
                     "The application asking you to sign in is not known here.".into(),
                 ));
             }
-            Err(_) => {
-                return Err(Step::ErrorPage(
-                    "Sign-in is unavailable right now. Try again shortly.".into(),
-                ));
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look up a client for sign-in");
+                return Err(Step::Unavailable);
             }
         };
         let redirect_uri = match (&who.redirect_uri, client.redirect_uris.as_slice()) {
@@ -348,7 +452,11 @@ impl SignIn {
             match self
                 .issuer
                 .store
-                .consented_scopes(&user.id, &v.client.id)
+                .consented_scopes(
+                    &user.id,
+                    &v.client.id,
+                    self.issuer.clock.now() - self.issuer.sessions.consent_ttl,
+                )
                 .await
             {
                 Ok(granted) => v
@@ -372,10 +480,13 @@ impl SignIn {
         Step::Consent {
             client_name: v.client.name.clone(),
             username: user.username.clone(),
+            // Signing in (`openid`) first, then the rest in the set's order.
             scopes: v
                 .request
                 .scope
                 .iter()
+                .filter(|s| s.as_str() == "openid")
+                .chain(v.request.scope.iter().filter(|s| s.as_str() != "openid"))
                 .map(|s| scopes::describe(s.as_str(), &v.client.name))
                 .collect(),
         }
