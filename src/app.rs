@@ -9,17 +9,21 @@ use axum::http::HeaderValue;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::audit::{self, Audit, AuditEvent, EventKind, Outcome};
 use crate::clock::Clock;
 use crate::config::{Config, MasterKeySource};
 use crate::crypto::password::Hasher;
 use crate::crypto::{CryptoError, GeneratedSecret, MasterKey};
 use crate::directory::ClientDirectory;
+use crate::http::rate_limit::Limiters;
 use crate::issuer::Issuer;
 use crate::keys::KeyRing;
 use crate::keys::rotation::{Policy, Rotator};
+use crate::metrics::Metrics;
 use crate::protocol::metadata::ServerMetadata;
 use crate::signin::SignIn;
-use crate::state::{AppState, Discovery};
+use crate::signin::lockout::Lockout;
+use crate::state::{AppState, Discovery, Shared};
 use crate::store::clients::ClientRecord;
 use crate::store::{self, Store};
 use crate::{admin, http, keys};
@@ -47,8 +51,11 @@ pub enum StartError {
 pub struct App {
     listener: TcpListener,
     state: AppState,
-    refresher: JoinHandle<()>,
-    rotation: Option<JoinHandle<()>>,
+    limits: http::server::Limits,
+    request_timeout: Duration,
+    /// Background jobs, stopped at shutdown.
+    jobs: Vec<JoinHandle<()>>,
+    audit_writer: JoinHandle<()>,
     rotator: Arc<Rotator>,
     /// Credentials of the admin client created on an empty database, for the operator to save.
     pub bootstrap: Option<(ClientRecord, GeneratedSecret)>,
@@ -82,14 +89,18 @@ impl App {
         let bootstrap = admin::bootstrap(&store, &clock).await?;
         let keys =
             Arc::new(KeyRing::load(&store, master, config.signing_key_bits, clock.now()).await?);
+        let (audit, audit_writer) = Audit::spawn(store.clone(), clock.clone());
         let issuer = Arc::new(Issuer {
             issuer: issuer_url.clone(),
             default_ttl: config.access_token_ttl,
             max_ttl: config.max_token_ttl,
             clients: ClientDirectory::new(store.clone()),
             keys: Arc::clone(&keys),
-            clock,
+            clock: clock.clone(),
             store: store.clone(),
+            sessions: config.sessions,
+            audit: audit.clone(),
+            metrics: Arc::new(Metrics::new()),
         });
         let metadata = ServerMetadata::for_issuer(&issuer_url);
         let discovery = Discovery {
@@ -98,8 +109,12 @@ impl App {
                 .into(),
         };
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
-        let signin = SignIn::new(Arc::clone(&issuer), Hasher::new(workers));
-        let state = AppState {
+        let signin = SignIn::new(
+            Arc::clone(&issuer),
+            Hasher::new(workers),
+            Lockout::new(config.lockout),
+        );
+        let state = AppState::new(Shared {
             signin: Arc::new(signin),
             secure_cookies: issuer_url.starts_with("https://"),
             issuer: Arc::clone(&issuer),
@@ -111,8 +126,18 @@ impl App {
                 config.jwks_max_age
             ))
             .unwrap_or(HeaderValue::from_static("public, max-age=0")),
-        };
-        let refresher = tokio::spawn(refresh_loop(state.clone()));
+            limiters: Arc::new(Limiters::new(&config.rate_limits)),
+            trusted_proxies: config.trusted_proxies.clone().into(),
+        });
+        let mut jobs = vec![
+            tokio::spawn(refresh_loop(state.clone())),
+            tokio::spawn(housekeeping_loop(state.clone(), config.lockout.window)),
+            tokio::spawn(audit::retention_loop(
+                state.store.clone(),
+                config.audit_retention,
+                clock.clone(),
+            )),
+        ];
         let rotator = Arc::new(Rotator::new(
             state.store.clone(),
             Arc::clone(&state.keys),
@@ -120,15 +145,22 @@ impl App {
             state.issuer.clock.clone(),
         ));
         // A fixed clock belongs to its owner (a test), who runs the rotator as it moves time.
-        let rotation = match &state.issuer.clock {
-            Clock::System => Some(tokio::spawn(rotation_loop(Arc::clone(&rotator)))),
-            Clock::Fixed(_) => None,
-        };
+        if let Clock::System = &state.issuer.clock {
+            jobs.push(tokio::spawn(rotation_loop(
+                Arc::clone(&rotator),
+                state.issuer.audit.clone(),
+            )));
+        }
         Ok(Self {
             listener,
             state,
-            refresher,
-            rotation,
+            limits: http::server::Limits {
+                header_timeout: Duration::from_secs(config.header_timeout),
+                drain_timeout: Duration::from_secs(config.request_timeout),
+            },
+            request_timeout: Duration::from_secs(config.request_timeout),
+            jobs,
+            audit_writer,
             rotator,
             bootstrap,
         })
@@ -162,16 +194,22 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let router = http::router(self.state.clone());
-        let result = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        self.refresher.abort();
-        if let Some(rotation) = &self.rotation {
-            rotation.abort();
+        let router = http::router(self.state.clone(), self.request_timeout);
+        http::server::serve(self.listener, router, self.limits, shutdown).await;
+        for job in &self.jobs {
+            job.abort();
         }
+        // Pending audit events are written before the pool closes; an outage bounds the wait.
+        if tokio::time::timeout(Duration::from_secs(5), self.state.issuer.audit.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit events still pending at shutdown were lost");
+        }
+        self.audit_writer.abort();
         self.state.store.close().await;
-        result
+        tracing::info!("stopped");
+        Ok(())
     }
 }
 
@@ -198,8 +236,24 @@ async fn refresh_loop(state: AppState) {
     }
 }
 
+/// Forgets idle rate-limit entries and old failed-login counts, once a minute.
+async fn housekeeping_loop(state: AppState, lockout_window: i64) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(60));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        state.limiters.forget_idle();
+        let now = state.issuer.clock.now();
+        // Pair counters are kept a day (`signin::lockout`), longer than any window.
+        let before = now - lockout_window.max(86_400);
+        if let Err(e) = state.store.purge_login_failures(before).await {
+            tracing::warn!(error = %e, "cannot purge old failed sign-ins");
+        }
+    }
+}
+
 /// Performs scheduled rotation steps; every node runs it, conditional updates keep one winner.
-async fn rotation_loop(rotator: Arc<Rotator>) {
+async fn rotation_loop(rotator: Arc<Rotator>, audit: Audit) {
     let mut ticker = tokio::time::interval(ROTATION_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -208,6 +262,18 @@ async fn rotation_loop(rotator: Arc<Rotator>) {
             Ok(events) => {
                 for event in events {
                     tracing::info!(?event, "signing key rotation");
+                    let detail = match &event {
+                        keys::rotation::Event::Published { kid, .. } => format!("published {kid}"),
+                        keys::rotation::Event::Activated { kid, retired } => {
+                            format!("activated {kid}, retired {retired}")
+                        }
+                        keys::rotation::Event::Removed { kid } => format!("removed {kid}"),
+                    };
+                    audit.record(
+                        AuditEvent::new(EventKind::KeyRotated, Outcome::Success)
+                            .actor("scheduler")
+                            .detail(detail),
+                    );
                 }
             }
             Err(e) => tracing::warn!(error = %e, "key rotation step failed; retrying"),

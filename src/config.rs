@@ -5,8 +5,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::crypto::signing_key::KeyBits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +28,46 @@ impl fmt::Debug for MasterKeySource {
             Self::Inline(_) => f.write_str("Inline([redacted])"),
         }
     }
+}
+
+/// How long browser sign-in state lives, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    pub session_ttl: i64,
+    /// A remembered consent is asked again after this long.
+    pub consent_ttl: i64,
+    /// A refresh token unused this long is dead.
+    pub refresh_idle_ttl: i64,
+    /// Refresh tokens end this long after sign-in, however often they are used.
+    pub refresh_absolute_ttl: i64,
+    /// A spent refresh token presented again this soon by the same client (a network retry) gets a
+    /// new successor instead of revoking its family; 0 turns the grace off.
+    pub refresh_reuse_grace: i64,
+}
+
+/// Failed-login throttling; see `signin::lockout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Failures of one account from one address before it is locked for that address.
+    pub threshold: i64,
+    /// The first lock's length in seconds; each further failure doubles it, up to `max_delay`.
+    pub base_delay: i64,
+    pub max_delay: i64,
+    /// Failures of one account from all addresses within `window` that lock it everywhere.
+    pub account_threshold: i64,
+    /// Failures from one address across all accounts within `window` (password spraying).
+    pub address_threshold: i64,
+    pub window: i64,
+}
+
+/// Requests per minute per client address; 0 turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub token: u32,
+    pub authorize: u32,
+    pub login: u32,
+    pub introspect: u32,
+    pub revoke: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -56,26 +94,17 @@ pub struct Config {
     pub clock_skew: i64,
     pub log_format: LogFormat,
     pub database_max_connections: u32,
-}
-
-/// The file's shape: every field optional, unknown fields refused so typos are caught.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    issuer: Option<String>,
-    database_url: Option<String>,
-    master_key_file: Option<String>,
-    master_key: Option<String>,
-    access_token_ttl: Option<i64>,
-    jwks_max_age: Option<i64>,
-    signing_key_bits: Option<i64>,
-    key_rotation_period: Option<i64>,
-    key_publish_ahead: Option<i64>,
-    max_token_ttl: Option<i64>,
-    clock_skew: Option<i64>,
-    log_format: Option<String>,
-    database_max_connections: Option<i64>,
+    pub sessions: SessionPolicy,
+    pub lockout: LockoutPolicy,
+    pub rate_limits: RateLimits,
+    /// Peers whose `X-Forwarded-For` names the real client; nobody else's is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Audit events older than this many seconds are deleted.
+    pub audit_retention: i64,
+    /// Seconds a client has to send its request headers (slow-loris clients are cut off).
+    pub header_timeout: u64,
+    /// Seconds a whole request may take.
+    pub request_timeout: u64,
 }
 
 /// Every problem found, reported together so an operator fixes them in one go.
@@ -87,6 +116,80 @@ pub const MIN_TOKEN_TTL: i64 = 10;
 pub const MAX_TOKEN_TTL: i64 = 86_400;
 /// Time for every node to see a change in the store and serve it (refresh every second, plus slack).
 pub const PROPAGATION_MARGIN: i64 = 10;
+
+const DAY: i64 = 86_400;
+
+/// Settings read from the environment (`CASTELLAN_` + upper-cased name), else from the file.
+struct Sources<'a> {
+    env: &'a HashMap<String, String>,
+    file: toml::Table,
+    /// Names asked for, so the file's unknown (misspelt) keys can be refused.
+    known: Vec<&'static str>,
+    errors: Vec<String>,
+}
+
+impl Sources<'_> {
+    fn raw(&mut self, name: &'static str) -> Option<String> {
+        self.known.push(name);
+        let var = format!("CASTELLAN_{}", name.to_ascii_uppercase());
+        match self.env.get(&var) {
+            Some(v) if v.trim().is_empty() => {
+                self.errors.push(format!("{var} is set but empty"));
+                None
+            }
+            Some(v) => Some(v.trim().to_owned()),
+            None => match self.file.get(name)? {
+                toml::Value::String(s) => Some(s.clone()),
+                toml::Value::Integer(i) => Some(i.to_string()),
+                toml::Value::Boolean(b) => Some(b.to_string()),
+                toml::Value::Array(items) => Some(
+                    items
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                _ => {
+                    self.errors
+                        .push(format!("{name} in the file must be a string or a number"));
+                    None
+                }
+            },
+        }
+    }
+
+    fn int(&mut self, name: &'static str, default: i64, min: i64, max: i64) -> i64 {
+        let Some(raw) = self.raw(name) else {
+            return default;
+        };
+        match raw.parse::<i64>() {
+            Ok(v) if (min..=max).contains(&v) => v,
+            _ => {
+                self.errors.push(format!(
+                    "{name} must be a whole number from {min} to {max}, got {raw:?}"
+                ));
+                default
+            }
+        }
+    }
+
+    fn per_minute(&mut self, name: &'static str, default: u32) -> u32 {
+        u32::try_from(self.int(name, i64::from(default), 0, 1_000_000)).unwrap_or(default)
+    }
+
+    fn unknown_file_keys(&mut self) {
+        let unknown: Vec<String> = self
+            .file
+            .keys()
+            .filter(|k| !self.known.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for key in unknown {
+            self.errors
+                .push(format!("unknown setting {key:?} in the file"));
+        }
+    }
+}
 
 impl Config {
     /// The issuer, given the address actually bound (which differs from `listen` for port 0).
@@ -111,81 +214,47 @@ impl Config {
         file: Option<&Path>,
         env: &HashMap<String, String>,
     ) -> Result<Self, ConfigError> {
-        let file_config = match file {
+        let file = match file {
             Some(path) => read_file(path).map_err(|e| ConfigError(vec![e]))?,
-            None => FileConfig::default(),
+            None => toml::Table::new(),
         };
-        let mut errors = Vec::new();
-        let mut pick = |var: &str, from_file: Option<String>| -> Option<String> {
-            match env.get(var) {
-                Some(v) if v.trim().is_empty() => {
-                    errors.push(format!("{var} is set but empty"));
-                    None
-                }
-                Some(v) => Some(v.trim().to_owned()),
-                None => from_file,
-            }
+        let mut src = Sources {
+            env,
+            file,
+            known: vec![],
+            errors: vec![],
         };
-        let listen = pick("CASTELLAN_LISTEN", file_config.listen);
-        let issuer = pick("CASTELLAN_ISSUER", file_config.issuer);
-        let database_url = pick("CASTELLAN_DATABASE_URL", file_config.database_url);
-        let key_file = pick("CASTELLAN_MASTER_KEY_FILE", file_config.master_key_file);
-        let key_inline = pick("CASTELLAN_MASTER_KEY", file_config.master_key);
-        let ttl = pick(
-            "CASTELLAN_ACCESS_TOKEN_TTL",
-            file_config.access_token_ttl.map(|v| v.to_string()),
-        );
-        let max_age = pick(
-            "CASTELLAN_JWKS_MAX_AGE",
-            file_config.jwks_max_age.map(|v| v.to_string()),
-        );
-        let bits = pick(
-            "CASTELLAN_SIGNING_KEY_BITS",
-            file_config.signing_key_bits.map(|v| v.to_string()),
-        );
-        let period = pick(
-            "CASTELLAN_KEY_ROTATION_PERIOD",
-            file_config.key_rotation_period.map(|v| v.to_string()),
-        );
-        let ahead = pick(
-            "CASTELLAN_KEY_PUBLISH_AHEAD",
-            file_config.key_publish_ahead.map(|v| v.to_string()),
-        );
-        let max_ttl = pick(
-            "CASTELLAN_MAX_TOKEN_TTL",
-            file_config.max_token_ttl.map(|v| v.to_string()),
-        );
-        let skew = pick(
-            "CASTELLAN_CLOCK_SKEW",
-            file_config.clock_skew.map(|v| v.to_string()),
-        );
-        let log_format = pick("CASTELLAN_LOG_FORMAT", file_config.log_format);
-        let pool = pick(
-            "CASTELLAN_DATABASE_MAX_CONNECTIONS",
-            file_config.database_max_connections.map(|v| v.to_string()),
-        );
-
-        let listen: SocketAddr = match listen.as_deref().unwrap_or("127.0.0.1:8080").parse() {
+        let listen: SocketAddr = match src
+            .raw("listen")
+            .as_deref()
+            .unwrap_or("127.0.0.1:8080")
+            .parse()
+        {
             Ok(addr) => addr,
             Err(_) => {
-                errors.push("listen must be an address and port, e.g. 127.0.0.1:8080".into());
+                src.errors
+                    .push("listen must be an address and port, e.g. 127.0.0.1:8080".into());
                 SocketAddr::from(([127, 0, 0, 1], 8080))
             }
         };
+        let issuer = src.raw("issuer");
         if let Some(Err(why)) = issuer.as_deref().map(validate_issuer) {
-            errors.push(format!("issuer {issuer:?} {why}"));
+            src.errors.push(format!("issuer {issuer:?} {why}"));
         }
-        let database_url = database_url.unwrap_or_else(|| "sqlite://data/castellan.db".into());
+        let database_url = src
+            .raw("database_url")
+            .unwrap_or_else(|| "sqlite://data/castellan.db".into());
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
         {
-            errors
+            src.errors
                 .push("database_url must start with sqlite:, postgres:// or postgresql://".into());
         }
-        let master_key = match (key_inline, key_file) {
+        let master_key = match (src.raw("master_key"), src.raw("master_key_file")) {
             (Some(_), Some(_)) => {
-                errors.push("set either master_key or master_key_file, not both".into());
+                src.errors
+                    .push("set either master_key or master_key_file, not both".into());
                 MasterKeySource::File(PathBuf::new())
             }
             (Some(key), None) => MasterKeySource::Inline(key),
@@ -193,47 +262,62 @@ impl Config {
                 file.unwrap_or_else(|| "keys/master.key".into()),
             )),
         };
-        let access_token_ttl = int_in(
-            &mut errors,
-            "access_token_ttl",
-            ttl,
-            300,
-            MIN_TOKEN_TTL,
-            MAX_TOKEN_TTL,
-        );
-        let jwks_max_age = int_in(&mut errors, "jwks_max_age", max_age, 600, 0, 86_400);
-        let bits = int_in(&mut errors, "signing_key_bits", bits, 2048, 2048, 4096);
+        let access_token_ttl = src.int("access_token_ttl", 300, MIN_TOKEN_TTL, MAX_TOKEN_TTL);
+        let jwks_max_age = src.int("jwks_max_age", 600, 0, DAY);
+        let bits = src.int("signing_key_bits", 2048, 2048, 4096);
         let signing_key_bits =
             KeyBits::parse(u32::try_from(bits).unwrap_or(0)).unwrap_or_else(|| {
-                errors.push("signing_key_bits must be 2048, 3072 or 4096".into());
+                src.errors
+                    .push("signing_key_bits must be 2048, 3072 or 4096".into());
                 KeyBits::Rsa2048
             });
-        let key_rotation_period = int_in(
-            &mut errors,
-            "key_rotation_period",
-            period,
-            30 * 86_400,
-            20,
-            5 * 365 * 86_400,
-        );
+        let key_rotation_period = src.int("key_rotation_period", 30 * DAY, 20, 5 * 365 * DAY);
         let default_ahead = (2 * jwks_max_age).max(jwks_max_age + PROPAGATION_MARGIN);
-        let key_publish_ahead = int_in(
-            &mut errors,
-            "key_publish_ahead",
-            ahead,
-            default_ahead,
-            0,
-            365 * 86_400,
-        );
-        let max_token_ttl = int_in(
-            &mut errors,
-            "max_token_ttl",
-            max_ttl,
-            MAX_TOKEN_TTL,
-            MIN_TOKEN_TTL,
-            MAX_TOKEN_TTL,
-        );
-        let clock_skew = int_in(&mut errors, "clock_skew", skew, 60, 0, 600);
+        let key_publish_ahead = src.int("key_publish_ahead", default_ahead, 0, 365 * DAY);
+        let max_token_ttl = src.int("max_token_ttl", MAX_TOKEN_TTL, MIN_TOKEN_TTL, MAX_TOKEN_TTL);
+        let clock_skew = src.int("clock_skew", 60, 0, 600);
+        let log_format = match src.raw("log_format").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                src.errors
+                    .push(format!("log_format {other:?} must be text or json"));
+                LogFormat::Text
+            }
+        };
+        let database_max_connections = src.int("database_max_connections", 10, 1, 1000);
+        let sessions = SessionPolicy {
+            session_ttl: src.int("session_ttl", 12 * 3600, 60, 30 * DAY),
+            consent_ttl: src.int("consent_ttl", 180 * DAY, 60, 5 * 365 * DAY),
+            refresh_idle_ttl: src.int("refresh_idle_ttl", 14 * DAY, 60, 365 * DAY),
+            refresh_absolute_ttl: src.int("refresh_absolute_ttl", 30 * DAY, 60, 365 * DAY),
+            refresh_reuse_grace: src.int("refresh_reuse_grace", 0, 0, 60),
+        };
+        let lockout = LockoutPolicy {
+            threshold: src.int("lockout_threshold", 5, 1, 1000),
+            base_delay: src.int("lockout_base_delay", 2, 1, 3600),
+            max_delay: src.int("lockout_max_delay", 900, 1, DAY),
+            account_threshold: src.int("lockout_account_threshold", 20, 1, 100_000),
+            address_threshold: src.int("lockout_address_threshold", 30, 1, 100_000),
+            window: src.int("lockout_window", 900, 10, DAY),
+        };
+        let rate_limits = RateLimits {
+            token: src.per_minute("rate_limit_token", 6000),
+            authorize: src.per_minute("rate_limit_authorize", 120),
+            login: src.per_minute("rate_limit_login", 30),
+            introspect: src.per_minute("rate_limit_introspect", 6000),
+            revoke: src.per_minute("rate_limit_revoke", 600),
+        };
+        let trusted_proxies = src
+            .raw("trusted_proxies")
+            .map(|list| parse_networks(&list, &mut src.errors))
+            .unwrap_or_default();
+        let audit_retention = src.int("audit_retention", 90 * DAY, DAY, 10 * 365 * DAY);
+        let header_timeout = src.int("header_timeout", 10, 1, 300);
+        let request_timeout = src.int("request_timeout", 30, 1, 600);
+        src.unknown_file_keys();
+
+        let errors = &mut src.errors;
         if key_publish_ahead < jwks_max_age + PROPAGATION_MARGIN {
             errors.push(format!(
                 "key_publish_ahead ({key_publish_ahead} s) must be at least jwks_max_age ({jwks_max_age} s) plus {PROPAGATION_MARGIN} s: \
@@ -252,19 +336,14 @@ impl Config {
                  plus max_token_ttl and clock_skew ({retention} s), so the JWKS holds at most three keys"
             ));
         }
-        let log_format = match log_format.as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                errors.push(format!("log_format {other:?} must be text or json"));
-                LogFormat::Text
-            }
-        };
-        let database_max_connections =
-            int_in(&mut errors, "database_max_connections", pool, 10, 1, 1000);
-
-        if !errors.is_empty() {
-            return Err(ConfigError(errors));
+        if sessions.refresh_idle_ttl > sessions.refresh_absolute_ttl {
+            errors.push("refresh_idle_ttl must not exceed refresh_absolute_ttl".into());
+        }
+        if lockout.base_delay > lockout.max_delay {
+            errors.push("lockout_base_delay must not exceed lockout_max_delay".into());
+        }
+        if !src.errors.is_empty() {
+            return Err(ConfigError(src.errors));
         }
         Ok(Self {
             listen,
@@ -280,34 +359,41 @@ impl Config {
             clock_skew,
             log_format,
             database_max_connections: u32::try_from(database_max_connections).unwrap_or(10),
+            sessions,
+            lockout,
+            rate_limits,
+            trusted_proxies,
+            audit_retention,
+            header_timeout: header_timeout.unsigned_abs(),
+            request_timeout: request_timeout.unsigned_abs(),
         })
     }
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, String> {
+fn read_file(path: &Path) -> Result<toml::Table, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))
 }
 
-fn int_in(
-    errors: &mut Vec<String>,
-    name: &str,
-    raw: Option<String>,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> i64 {
-    let Some(raw) = raw else { return default };
-    match raw.parse::<i64>() {
-        Ok(v) if (min..=max).contains(&v) => v,
-        _ => {
-            errors.push(format!(
-                "{name} must be a whole number from {min} to {max}, got {raw:?}"
-            ));
-            default
-        }
-    }
+/// Comma-separated addresses or CIDR networks.
+fn parse_networks(list: &str, errors: &mut Vec<String>) -> Vec<ipnet::IpNet> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .filter_map(|item| {
+            let parsed = item
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            parsed
+                .map_err(|_| {
+                    errors.push(format!(
+                        "trusted_proxies: {item:?} is not an address or network"
+                    ))
+                })
+                .ok()
+        })
+        .collect()
 }
 
 /// RFC 8414 §2: https (or http for local use), no query, no fragment.
@@ -421,6 +507,51 @@ mod tests {
         let c = Config::from_sources(None, &HashMap::new()).unwrap();
         assert_eq!(c.key_publish_ahead, 1200);
         assert_eq!(c.key_rotation_period, 30 * 86_400);
+    }
+
+    #[test]
+    fn policies_are_read_and_checked() {
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("CASTELLAN_REFRESH_REUSE_GRACE", "5"),
+                ("CASTELLAN_SESSION_TTL", "600"),
+                ("CASTELLAN_RATE_LIMIT_LOGIN", "0"),
+                ("CASTELLAN_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.sessions.refresh_reuse_grace, 5);
+        assert_eq!(c.sessions.session_ttl, 600);
+        assert_eq!(c.rate_limits.login, 0);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(c.trusted_proxies[0].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+
+        let err = Config::from_sources(
+            None,
+            &env(&[
+                ("CASTELLAN_REFRESH_IDLE_TTL", "7200"),
+                ("CASTELLAN_REFRESH_ABSOLUTE_TTL", "3600"),
+                ("CASTELLAN_TRUSTED_PROXIES", "10.0.0.0/33"),
+                ("CASTELLAN_REFRESH_REUSE_GRACE", "61"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+    }
+
+    #[test]
+    fn file_values_of_any_type_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "lockout_threshold = 3\ntrusted_proxies = \"127.0.0.1\"\n",
+        )
+        .unwrap();
+        let c = Config::from_sources(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!(c.lockout.threshold, 3);
+        assert_eq!(c.trusted_proxies.len(), 1);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 pub mod admin;
 /// Building and running the server.
 pub mod app;
+/// The audit trail's recorder: security events stored in batches off the request path.
+pub mod audit;
 /// The management command line.
 pub mod cli;
 /// The one place that reads the time.
@@ -20,6 +22,7 @@ pub mod http;
 pub mod issuer;
 /// The in-memory signing-key ring and its JWKS.
 pub mod keys;
+pub mod metrics;
 /// OAuth/OIDC protocol types and rules, free of I/O.
 pub mod protocol;
 /// Browser sign-in decisions: authorization, login, consent.

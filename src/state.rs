@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use crate::http::rate_limit::Limiters;
 use crate::issuer::Issuer;
 use crate::keys::KeyRing;
 use crate::signin::SignIn;
@@ -15,8 +16,25 @@ pub struct Discovery {
     pub json: bytes::Bytes,
 }
 
+/// Cloned for every request, so it is one `Arc`; fields are reached through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub issuer: Arc<Issuer>,
     pub keys: Arc<KeyRing>,
     pub store: Store,
@@ -26,6 +44,9 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// `public, max-age=…`, built once.
     pub jwks_cache_control: axum::http::HeaderValue,
+    pub limiters: Arc<Limiters>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 impl FromRef<AppState> for Arc<Issuer> {

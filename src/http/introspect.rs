@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
+use super::client_addr::ClientAddr;
 use super::error::method_not_allowed;
 use super::extract::OAuthForm;
 use crate::issuer::Issuer;
@@ -38,9 +39,12 @@ async fn introspect(
 
 async fn revoke(
     State(issuer): State<Arc<Issuer>>,
+    ClientAddr(address): ClientAddr,
     form: OAuthForm,
 ) -> Result<Response, OAuthError> {
     let TokenParam(token) = TokenParam::try_from(&form.params)?;
-    issuer.revoke(form.client_credentials()?, &token).await?;
+    issuer
+        .revoke(form.client_credentials()?, &token, address)
+        .await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -1,15 +1,24 @@
 //! The only module that knows axum: one file per endpoint, errors mapped in `error.rs`.
 
+pub mod admin;
+pub mod bearer;
+pub mod client_addr;
 pub mod discovery;
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
+pub mod metrics;
+pub mod observe;
+pub mod rate_limit;
+pub mod server;
 pub mod signin;
 pub mod token;
 pub mod userinfo;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -22,7 +31,7 @@ use crate::state::AppState;
 /// Largest request body accepted anywhere.
 pub const MAX_BODY: usize = 64 * 1024;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .merge(token::router())
         .merge(introspect::router())
@@ -31,11 +40,29 @@ pub fn router(state: AppState) -> Router {
         .merge(discovery::router())
         .merge(jwks::router())
         .merge(health::router())
+        .merge(metrics::router())
+        .merge(admin::router())
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Each middleware gets only what it needs: its state is cloned for every request.
+        .layer(axum::middleware::from_fn_with_state(
+            rate_limit::Guard {
+                limiters: Arc::clone(&state.limiters),
+                trusted_proxies: Arc::clone(&state.trusted_proxies),
+            },
+            rate_limit::enforce,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.secure_cookies,
+            headers::secure,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.issuer.metrics),
+            observe::observe,
         ))
         .with_state(state)
 }

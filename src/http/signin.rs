@@ -9,10 +9,11 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use cookie::{Cookie, SameSite};
 
+use super::client_addr::ClientAddr;
 use super::error::method_not_allowed;
 use crate::crypto::random;
 use crate::protocol::form::FormParams;
-use crate::signin::Step;
+use crate::signin::{Attempt, Step};
 use crate::state::AppState;
 use crate::views::{ConsentPage, ErrorPage, LoginPage, SignedOutPage};
 
@@ -61,8 +62,12 @@ async fn authorize_post(
 }
 
 async fn authorize(state: &AppState, request: String, headers: &HeaderMap) -> Response {
-    let Ok(params) = FormParams::parse(request.as_bytes()) else {
-        return error_page(StatusCode::BAD_REQUEST, "The sign-in request is malformed.");
+    let params = match FormParams::parse(request.as_bytes()) {
+        Ok(params) => params,
+        Err(e) => {
+            let message = format!("The sign-in request is malformed: {}.", e.description);
+            return error_page(StatusCode::BAD_REQUEST, &message);
+        }
     };
     let step = state
         .signin
@@ -71,7 +76,12 @@ async fn authorize(state: &AppState, request: String, headers: &HeaderMap) -> Re
     render(state, step, &request, headers, None)
 }
 
-async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = match csrf_checked_form(&headers, &body) {
         Ok(form) => form,
         Err(why) => return error_page(StatusCode::BAD_REQUEST, why),
@@ -80,11 +90,14 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     let Ok(params) = FormParams::parse(request.as_bytes()) else {
         return error_page(StatusCode::BAD_REQUEST, "The sign-in request is malformed.");
     };
-    let (username, password) = (
-        form.get("username").unwrap_or_default(),
-        form.get("password").unwrap_or_default(),
-    );
-    let (session, step) = state.signin.login(&params, username, password).await;
+    let current = cookie(&headers, SESSION_COOKIE);
+    let attempt = Attempt {
+        username: form.get("username").unwrap_or_default(),
+        password: form.get("password").unwrap_or_default(),
+        address,
+        replacing: current.as_deref(),
+    };
+    let (session, step) = state.signin.login(&params, attempt).await;
     render(&state, step, &request, &headers, session)
 }
 
@@ -122,10 +135,17 @@ async fn logout(state: &AppState, request: &[u8], headers: &HeaderMap) -> Respon
     let Ok(params) = FormParams::parse(request) else {
         return error_page(StatusCode::BAD_REQUEST, "The logout request is malformed.");
     };
-    let next = state
+    let next = match state
         .signin
         .logout(&params, cookie(headers, SESSION_COOKIE).as_deref())
-        .await;
+        .await
+    {
+        Ok(next) => next,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot end a session");
+            return unavailable_page("Signing out");
+        }
+    };
     let mut response = match next {
         Some(location) => redirect(&location),
         None => page(&SignedOutPage),
@@ -147,7 +167,7 @@ async fn logout(state: &AppState, request: &[u8], headers: &HeaderMap) -> Respon
 /// in constant time); the cookie is SameSite and HttpOnly, so another site can forge neither.
 fn csrf_checked_form(headers: &HeaderMap, body: &[u8]) -> Result<FormParams, &'static str> {
     const STALE: &str = "This form has expired or did not come from this site. Go back to the application and start again.";
-    let form = FormParams::parse(body).map_err(|_| "The form is malformed.")?;
+    let form = FormParams::parse_envelope(body).map_err(|_| "The form is malformed.")?;
     let (Some(sent), Some(expected)) = (form.get("csrf"), cookie(headers, CSRF_COOKIE)) else {
         return Err(STALE);
     };
@@ -171,18 +191,31 @@ fn render(
     let csrf = csrf.or_else(|| random::token().ok()).unwrap_or_default();
     let mut response = match step {
         Step::ErrorPage(message) => return error_page(StatusCode::BAD_REQUEST, &message),
+        Step::Unavailable => return unavailable_page("Sign-in"),
         Step::Redirect(location) => redirect(&location),
         Step::Login {
             client_name,
             username,
             error,
-        } => page(&LoginPage {
-            client_name: &client_name,
-            request,
-            csrf: &csrf,
-            username: &username,
-            error: error.as_deref(),
-        }),
+            retry_after,
+        } => {
+            let mut response = page(&LoginPage {
+                client_name: &client_name,
+                request,
+                csrf: &csrf,
+                username: &username,
+                error: error.as_deref(),
+            });
+            if let Some(seconds) = retry_after
+                && response.status() == StatusCode::OK
+            {
+                *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+            }
+            response
+        }
         Step::Consent {
             client_name,
             username,
@@ -199,7 +232,7 @@ fn render(
     if let Some(token) = new_session {
         set_cookie(&mut response, SESSION_COOKIE, token, secure);
     }
-    if fresh_csrf && response.status() == StatusCode::OK {
+    if fresh_csrf && response.headers().contains_key(header::CONTENT_TYPE) {
         set_cookie(&mut response, CSRF_COOKIE, csrf, secure);
     }
     response
@@ -215,11 +248,21 @@ fn page(template: &impl Template) -> Response {
     }
 }
 
-fn error_page(status: StatusCode, message: &str) -> Response {
+pub(super) fn error_page(status: StatusCode, message: &str) -> Response {
     let mut response = page(&ErrorPage { message });
     if response.status() == StatusCode::OK {
         *response.status_mut() = status;
     }
+    response
+}
+
+/// 503 with `Retry-After`: the store is down; the browser may simply try again.
+fn unavailable_page(what: &str) -> Response {
+    let message = format!("{what} is unavailable right now. Try again in a few seconds.");
+    let mut response = error_page(StatusCode::SERVICE_UNAVAILABLE, &message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     response
 }
 

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
+use super::client_addr::ClientAddr;
 use super::error::method_not_allowed;
 use super::extract::OAuthForm;
 use crate::issuer::Issuer;
@@ -19,10 +20,14 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/token", post(token).fallback(method_not_allowed))
 }
 
-async fn token(State(issuer): State<Arc<Issuer>>, form: OAuthForm) -> Result<Response, OAuthError> {
+async fn token(
+    State(issuer): State<Arc<Issuer>>,
+    ClientAddr(address): ClientAddr,
+    form: OAuthForm,
+) -> Result<Response, OAuthError> {
     let request = TokenRequest::try_from(&form.params)?;
     let creds = form.client_credentials()?;
-    let response = issuer.token(creds, request).await?;
+    let response = issuer.token(creds, request, address).await?;
     let mut response = Json(response).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
