@@ -12,6 +12,8 @@ const NOW: i64 = 1_800_000_000;
 on_both_backends!(
     a_code_works_once_and_a_replay_revokes_its_family,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
+    a_retry_within_the_grace_window_replaces_the_unused_successor,
+    a_code_and_its_refresh_token_are_stored_together,
     racing_redemptions_have_exactly_one_winner,
 );
 
@@ -104,19 +106,30 @@ async fn a_code_works_once_and_a_replay_revokes_its_family(backend: Backend) {
         .unwrap();
 
     assert_eq!(
-        store.redeem_code(b"code-1", NOW + 1).await.unwrap(),
+        store
+            .redeem_code(b"code-1", NOW + 1, |_| None)
+            .await
+            .unwrap(),
         Redemption::Fresh(grant)
     );
     assert!(!store.family_revoked("fam-1").await.unwrap());
     assert_eq!(
-        store.redeem_code(b"code-1", NOW + 2).await.unwrap(),
+        store
+            .redeem_code(b"code-1", NOW + 2, |_| None)
+            .await
+            .unwrap(),
         Redemption::Replayed {
             family: "fam-1".into()
         }
     );
     assert!(store.family_revoked("fam-1").await.unwrap());
     let after = store
-        .rotate_refresh(b"rt-1", |g| Some(refresh(b"rt-2", g, NOW + 7200)), NOW + 3)
+        .rotate_refresh(
+            b"rt-1",
+            |g| Some(refresh(b"rt-2", g, NOW + 7200)),
+            0,
+            NOW + 3,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -135,12 +148,15 @@ async fn a_code_works_once_and_a_replay_revokes_its_family(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        store.redeem_code(b"code-2", NOW + 60).await.unwrap(),
+        store
+            .redeem_code(b"code-2", NOW + 60, |_| None)
+            .await
+            .unwrap(),
         Redemption::Invalid,
         "60 s and no more"
     );
     assert_eq!(
-        store.redeem_code(b"nope", NOW).await.unwrap(),
+        store.redeem_code(b"nope", NOW, |_| None).await.unwrap(),
         Redemption::Invalid
     );
     assert!(
@@ -160,18 +176,23 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
         .unwrap();
 
     let first = store
-        .rotate_refresh(b"r1", |g| Some(refresh(b"r2", g, NOW + 7200)), NOW + 10)
+        .rotate_refresh(b"r1", |g| Some(refresh(b"r2", g, NOW + 7200)), 0, NOW + 10)
         .await
         .unwrap();
     assert_eq!(first, Redemption::Fresh(family.clone()));
     let second = store
-        .rotate_refresh(b"r2", |g| Some(refresh(b"r3", g, NOW + 9000)), NOW + 20)
+        .rotate_refresh(b"r2", |g| Some(refresh(b"r3", g, NOW + 9000)), 0, NOW + 20)
         .await
         .unwrap();
     assert_eq!(second, Redemption::Fresh(family.clone()));
 
     let reuse = store
-        .rotate_refresh(b"r1", |g| Some(refresh(b"evil", g, NOW + 9000)), NOW + 30)
+        .rotate_refresh(
+            b"r1",
+            |g| Some(refresh(b"evil", g, NOW + 9000)),
+            0,
+            NOW + 30,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -181,12 +202,12 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
         }
     );
     let current = store
-        .rotate_refresh(b"r3", |g| Some(refresh(b"r4", g, NOW + 9000)), NOW + 40)
+        .rotate_refresh(b"r3", |g| Some(refresh(b"r4", g, NOW + 9000)), 0, NOW + 40)
         .await
         .unwrap();
     assert_eq!(current, Redemption::Invalid, "the whole family is revoked");
     let planted = store
-        .rotate_refresh(b"evil", |g| Some(refresh(b"x", g, NOW + 9000)), NOW + 41)
+        .rotate_refresh(b"evil", |g| Some(refresh(b"x", g, NOW + 9000)), 0, NOW + 41)
         .await
         .unwrap();
     assert_eq!(
@@ -202,12 +223,12 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
         .await
         .unwrap();
     let declined = store
-        .rotate_refresh(b"d1", |_| None, NOW + 1)
+        .rotate_refresh(b"d1", |_| None, 0, NOW + 1)
         .await
         .unwrap();
     assert_eq!(declined, Redemption::Declined(spare.clone()));
     let accepted = store
-        .rotate_refresh(b"d1", |g| Some(refresh(b"d2", g, NOW + 7200)), NOW + 2)
+        .rotate_refresh(b"d1", |g| Some(refresh(b"d2", g, NOW + 7200)), 0, NOW + 2)
         .await
         .unwrap();
     assert_eq!(accepted, Redemption::Fresh(spare));
@@ -220,7 +241,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
         .unwrap();
     assert_eq!(
         store
-            .rotate_refresh(b"i1", |g| Some(refresh(b"i2", g, NOW + 200)), NOW + 100)
+            .rotate_refresh(b"i1", |g| Some(refresh(b"i2", g, NOW + 200)), 0, NOW + 100)
             .await
             .unwrap(),
         Redemption::Invalid
@@ -236,7 +257,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
         .unwrap();
     assert_eq!(
         store
-            .rotate_refresh(b"a1", |g| Some(refresh(b"a2", g, NOW + 2000)), NOW + 50)
+            .rotate_refresh(b"a1", |g| Some(refresh(b"a2", g, NOW + 2000)), 0, NOW + 50)
             .await
             .unwrap(),
         Redemption::Invalid
@@ -259,7 +280,7 @@ async fn racing_redemptions_have_exactly_one_winner(backend: Backend) {
     let attempts: Vec<_> = (0..8)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.redeem_code(b"race", NOW + 1).await })
+            tokio::spawn(async move { store.redeem_code(b"race", NOW + 1, |_| None).await })
         })
         .collect();
     let mut fresh = 0;
@@ -324,7 +345,7 @@ async fn consent_is_remembered_per_user_and_client(backend: Backend) {
     let store = &app.store;
     assert!(
         store
-            .consented_scopes(&user_row, &client_row)
+            .consented_scopes(&user_row, &client_row, 0)
             .await
             .unwrap()
             .is_empty()
@@ -339,7 +360,7 @@ async fn consent_is_remembered_per_user_and_client(backend: Backend) {
         .unwrap();
     assert_eq!(
         store
-            .consented_scopes(&user_row, &client_row)
+            .consented_scopes(&user_row, &client_row, 0)
             .await
             .unwrap(),
         ["email", "openid", "profile"]
@@ -360,10 +381,133 @@ async fn consent_is_remembered_per_user_and_client(backend: Backend) {
         .id;
     assert!(
         store
-            .consented_scopes(&user_row, &other_row)
+            .consented_scopes(&user_row, &other_row, 0)
             .await
             .unwrap()
             .is_empty(),
         "per client"
     );
+}
+
+async fn a_retry_within_the_grace_window_replaces_the_unused_successor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client_row, user_row) = client_and_user(&app).await;
+    let store = &app.store;
+    let family = grant_of("fam-g", &client_row, &user_row);
+    store
+        .insert_refresh(&refresh(b"g1", &family, NOW + 3600), NOW)
+        .await
+        .unwrap();
+    let rotate = |spent: &'static [u8], next: &'static [u8], at: i64| {
+        let family = family.clone();
+        async move {
+            store
+                .rotate_refresh(spent, |g| Some(refresh(next, g, NOW + 7200)), 5, at)
+                .await
+                .unwrap()
+                == Redemption::Fresh(family)
+        }
+    };
+    assert!(rotate(b"g1", b"g2", NOW + 10).await);
+    // The response carrying g2 was lost; the client retries with g1 within 5 s.
+    assert!(
+        rotate(b"g1", b"g2-retry", NOW + 13).await,
+        "a retry gets a successor"
+    );
+    assert!(
+        !rotate(b"g2", b"x", NOW + 14).await,
+        "the successor the client never saw is revoked"
+    );
+    assert!(
+        !store.family_revoked("fam-g").await.unwrap(),
+        "a retry is not a replay"
+    );
+    assert!(rotate(b"g2-retry", b"g3", NOW + 15).await);
+    assert!(rotate(b"g3", b"g4", NOW + 16).await);
+
+    // Once the successor has been used, presenting its parent is a replay, grace or not.
+    let replay = store
+        .rotate_refresh(
+            b"g2-retry",
+            |g| Some(refresh(b"y", g, NOW + 7200)),
+            5,
+            NOW + 17,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        replay,
+        Redemption::Replayed {
+            family: "fam-g".into()
+        }
+    );
+
+    // After the window, a retry is a replay too.
+    let spent_at_10 = async |family: &str, first: &'static [u8], next: &'static [u8]| {
+        let grant = grant_of(family, &client_row, &user_row);
+        store
+            .insert_refresh(&refresh(first, &grant, NOW + 3600), NOW)
+            .await
+            .unwrap();
+        let used = store
+            .rotate_refresh(first, |g| Some(refresh(next, g, NOW + 7200)), 5, NOW + 10)
+            .await
+            .unwrap();
+        assert_eq!(used, Redemption::Fresh(grant));
+    };
+    spent_at_10("fam-late", b"l1", b"l2").await;
+    let after = store
+        .rotate_refresh(b"l1", |g| Some(refresh(b"l2b", g, NOW + 7200)), 5, NOW + 16)
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        Redemption::Replayed {
+            family: "fam-late".into()
+        }
+    );
+
+    // Within the window, a retry the caller declines (another client) is a replay as well.
+    spent_at_10("fam-other", b"o1", b"o2").await;
+    let declined = store
+        .rotate_refresh(b"o1", |_| None, 5, NOW + 11)
+        .await
+        .unwrap();
+    assert_eq!(
+        declined,
+        Redemption::Replayed {
+            family: "fam-other".into()
+        }
+    );
+}
+
+async fn a_code_and_its_refresh_token_are_stored_together(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client_row, user_row) = client_and_user(&app).await;
+    let store = &app.store;
+    store
+        .insert_code(b"c", &code("fam-c", &client_row, &user_row), NOW, NOW + 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.code_user(b"c", NOW + 1).await.unwrap().as_deref(),
+        Some(user_row.as_str()),
+        "reading the user spends nothing"
+    );
+    let family = grant_of("fam-c", &client_row, &user_row);
+    let redeemed = store
+        .redeem_code(b"c", NOW + 1, |_| {
+            Some(refresh(b"first", &family, NOW + 7200))
+        })
+        .await
+        .unwrap();
+    assert!(matches!(redeemed, Redemption::Fresh(_)));
+    assert_eq!(store.code_user(b"c", NOW + 2).await.unwrap(), None);
+    assert_eq!(
+        store.live_refresh(b"first", NOW + 2).await.unwrap(),
+        Some(family)
+    );
+    // The replay revokes the refresh token stored with the redemption.
+    store.redeem_code(b"c", NOW + 3, |_| None).await.unwrap();
+    assert_eq!(store.live_refresh(b"first", NOW + 4).await.unwrap(), None);
 }

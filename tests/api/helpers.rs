@@ -239,6 +239,17 @@ impl TestApp {
         }
     }
 
+    /// A client-credentials token request of the bootstrap admin client.
+    pub async fn admin_token(&self) -> reqwest::Response {
+        self.http
+            .post(self.url("/token"))
+            .basic_auth(&self.admin.0, Some(&self.admin.1))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `POST /token` with `client_secret_basic`.
     pub async fn token_basic(
         &self,

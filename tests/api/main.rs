@@ -4,17 +4,22 @@
 mod helpers;
 mod validator;
 
+mod abuse;
+mod audit;
 mod bootstrap;
 mod browser_clients;
 mod cli;
 mod client_credentials;
+mod faults;
 mod grants;
+mod hardening;
 mod health;
 mod interop;
 mod introspection;
 mod jwks_discovery;
 mod key_errors;
 mod multinode;
+mod observability;
 mod rotation;
 mod signin;
 mod token_auth;

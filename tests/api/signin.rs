@@ -14,8 +14,8 @@ use crate::helpers::{Backend, TestApp, expect_oauth_error, key_for, spawn_app, v
 use crate::on_both_backends;
 
 pub(crate) const REDIRECT: &str = "https://app.example.com/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 pub(crate) const PASSWORD: &str = "correct horse battery";
 const BYE: &str = "https://app.example.com/bye";
 
@@ -74,7 +74,7 @@ pub(crate) fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-fn authorize_url(app: &TestApp, rp: &Rp, extra: &str) -> String {
+pub(crate) fn authorize_url(app: &TestApp, rp: &Rp, extra: &str) -> String {
     format!(
         "{}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid+profile+email+offline_access\
          &state=st-1&nonce=nonce-1&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
@@ -89,7 +89,7 @@ fn urlencoding(s: &str) -> String {
 }
 
 /// The value of a hidden input, with HTML character references decoded as a browser would.
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -126,7 +126,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The query pairs of a redirect to the client.
-fn redirect_params(response: &reqwest::Response) -> Vec<(String, String)> {
+pub(crate) fn redirect_params(response: &reqwest::Response) -> Vec<(String, String)> {
     assert_eq!(response.status(), 303, "expected a redirect");
     let location = response.headers()["location"].to_str().unwrap();
     assert!(location.starts_with(REDIRECT), "{location}");
@@ -164,7 +164,7 @@ pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'
         .map(|(_, v)| v.as_str())
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     browser: &reqwest::Client,
     url: String,
     form: &[(&str, &str)],
@@ -172,8 +172,32 @@ async fn post_form(
     browser.post(url).form(form).send().await.unwrap()
 }
 
+/// Opens `url` (an authorization request) and submits its login form as `username`.
+pub(crate) async fn submit_login(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    url: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = browser.get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    post_form(
+        browser,
+        app.url("/login"),
+        &[
+            ("request", &hidden(&html, "request")),
+            ("csrf", &hidden(&html, "csrf")),
+            ("username", username),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
 /// From the login page to the redirect with a code, for a browser with no session yet.
-async fn sign_in(app: &TestApp, rp: &Rp, browser: &reqwest::Client) -> String {
+pub(crate) async fn sign_in(app: &TestApp, rp: &Rp, browser: &reqwest::Client) -> String {
     let params = sign_in_at(app, browser, &authorize_url(app, rp, "")).await;
     assert_eq!(param(&params, "state"), Some("st-1"));
     assert_eq!(param(&params, "iss"), Some(app.issuer.as_str()));
@@ -186,21 +210,7 @@ pub(crate) async fn sign_in_at(
     browser: &reqwest::Client,
     url: &str,
 ) -> Vec<(String, String)> {
-    let page = browser.get(url).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    let (request, csrf) = (hidden(&html, "request"), hidden(&html, "csrf"));
-    let consent = post_form(
-        browser,
-        app.url("/login"),
-        &[
-            ("request", &request),
-            ("csrf", &csrf),
-            ("username", "ada"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let consent = submit_login(app, browser, url, "ada", PASSWORD).await;
     // Consent is asked once per user and client; later sign-ins go straight back.
     let done = if consent.status() == 303 {
         consent
@@ -223,7 +233,7 @@ pub(crate) async fn sign_in_at(
     redirect_params(&done)
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     app: &TestApp,
     rp: &Rp,
     code: &str,
@@ -482,24 +492,12 @@ async fn the_authorization_endpoint_refuses_what_it_must(backend: Backend) {
         )
         .await
         .unwrap();
-    let fresh = self::browser();
-    let html = fresh
-        .get(authorize_url(&app, &rp, ""))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let refused = post_form(
-        &fresh,
-        app.url("/login"),
-        &[
-            ("request", &hidden(&html, "request")),
-            ("csrf", &hidden(&html, "csrf")),
-            ("username", "ada"),
-            ("password", PASSWORD),
-        ],
+    let refused = submit_login(
+        &app,
+        &self::browser(),
+        &authorize_url(&app, &rp, ""),
+        "ada",
+        PASSWORD,
     )
     .await;
     assert!(
@@ -574,7 +572,12 @@ async fn the_code_exchange_refuses_what_it_must(backend: Backend) {
 
 on_both_backends!(refresh_tokens_rotate_and_reuse_revokes_the_sign_in);
 
-async fn refresh(app: &TestApp, rp: &Rp, token: &str, scope: Option<&str>) -> reqwest::Response {
+pub(crate) async fn refresh(
+    app: &TestApp,
+    rp: &Rp,
+    token: &str,
+    scope: Option<&str>,
+) -> reqwest::Response {
     let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
     form.extend(scope.map(|s| ("scope", s)));
     app.http
@@ -640,6 +643,52 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_sign_in(backend: Backend) {
     .await;
     expect_oauth_error(
         refresh(&app, &rp, "made-up", None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+on_both_backends!(a_refresh_retry_within_the_grace_window_is_answered);
+
+/// With `refresh_reuse_grace`, a client that lost the response to a refresh may retry with the
+/// same token; the successor it never saw is revoked, and nothing else is.
+async fn a_refresh_retry_within_the_grace_window_is_answered(backend: Backend) {
+    let app =
+        crate::helpers::spawn_app_with(backend, &[("CASTELLAN_REFRESH_REUSE_GRACE", "30")]).await;
+    let rp = setup(&app).await;
+    let code = sign_in(&app, &rp, &browser()).await;
+    let tokens: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed = |token: String| {
+        let (app, rp) = (&app, &rp);
+        async move {
+            let response = refresh(app, rp, &token, None).await;
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            body["refresh_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let lost = refreshed(first.clone()).await;
+    let retried = refreshed(first.clone()).await;
+    assert_ne!(lost, retried);
+    expect_oauth_error(refresh(&app, &rp, &lost, None).await, 400, "invalid_grant").await;
+    let next = refreshed(retried.clone()).await;
+    let newest = refreshed(next).await;
+    // The retried token's successor has been used since: presenting it is a replay after all,
+    // and the whole sign-in is revoked.
+    expect_oauth_error(
+        refresh(&app, &rp, &retried, None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    expect_oauth_error(
+        refresh(&app, &rp, &newest, None).await,
         400,
         "invalid_grant",
     )
