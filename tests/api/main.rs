@@ -7,6 +7,7 @@ mod validator;
 mod abuse;
 mod audit;
 mod bootstrap;
+mod browser;
 mod browser_clients;
 mod cli;
 mod client_credentials;
