@@ -1,4 +1,5 @@
-//! Token-issuance benchmark: how close the server's cost per token comes to one RSA signature.
+//! Issuance benchmark: how close the server's cost per token comes to one RSA signature, and
+//! its sign-ins per second to raw password hashes per second.
 //!
 //! `cargo bench --bench issuance` measures, in one run:
 //! - (a) the CPU time of one raw RSA-2048 PKCS#1 v1.5 SHA-256 signature with aws-lc-rs, with
@@ -6,50 +7,81 @@
 //! - (b) the server process's CPU time per client-credentials token issued over HTTP/1.1
 //!   keep-alive connections, with throughput and latency percentiles;
 //! - (c) `GET /jwks.json` against `GET /healthz` requests per second under the same load;
-//! - the server's peak resident set size once all load is done.
+//! - the server's peak resident set size once that load is done;
+//! - then, so that none of the above is disturbed: (d) raw argon2id hashes per second with the
+//!   server's own function and parameters, one thread per core, while the server is idle;
+//! - (e) complete browser sign-ins per second over HTTP (authorization request, login form with
+//!   a password, code exchange for an ID token), each by a new browser with no session, in
+//!   slices alternating with those of (d) so that the shared machine's drift weighs on both;
+//! - (f) client-credentials token latency at a low rate during (e), against the idle server;
+//! - the server's peak resident set size after the sign-ins, which should exceed the earlier
+//!   peak by little more than one hash's memory per core.
 //!
 //! The real `castellan` binary runs as a child process on SQLite in a temporary directory.
 //! Missed targets are marked `MISSED`; the exit status is non-zero only on errors (a non-200
-//! response, a server that fails to start or dies).
+//! response, a failed sign-in, a server that fails to start or dies).
 //!
 //! Environment (seconds may be fractional, e.g. `CASTELLAN_BENCH_SECS=2` for a smoke run):
 //! - `CASTELLAN_BENCH_SECS`: measured token-issuance window (default 10);
 //! - `CASTELLAN_BENCH_SIGN_SECS`: raw-signature loop (default 3);
 //! - `CASTELLAN_BENCH_GET_SECS`: each of the JWKS and healthz windows, taken in alternating
 //!   slices of about a second (default 5);
+//! - `CASTELLAN_BENCH_LOGIN_SECS`: each of the sign-in and raw-hash windows, taken in
+//!   alternating slices of about two seconds (default 10);
 //! - `CASTELLAN_BENCH_WARMUP_SECS`: unmeasured load before measuring each endpoint (default 1);
-//! - `CASTELLAN_BENCH_CONNECTIONS`: concurrent keep-alive connections (default 32).
+//! - `CASTELLAN_BENCH_CONNECTIONS`: concurrent keep-alive connections (default 32);
+//! - `CASTELLAN_BENCH_SIGNINS`: concurrent sign-ins (default twice the cores, at least 8).
 //!
 //! Linux only: CPU time and memory are read from `/proc`.
 
-use std::fs::File;
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::Arc;
+mod support;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use http_body_util::{BodyExt, Full};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use castellan::crypto::password;
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Request, StatusCode};
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Result<T, E = BoxError> = std::result::Result<T, E>;
+use support::Result;
+use support::client::{Target, connect, send, send_keeping_headers};
+use support::env::{cores, count_from_env, secs_from_env};
+use support::procfs::thread_cpu_time;
+use support::report::{micros, millis, missed, percentile};
+use support::server::{
+    API, Server, client_credentials, token_target, wait_for_first_token, wait_until_healthy,
+};
 
-const API: &str = "https://bench.example.com";
-const SCOPE: &str = "bench:read";
 const SIGNATURE_SHARE_TARGET: f64 = 0.85;
 const JWKS_RATIO_TARGET: f64 = 0.80;
 const PEAK_RSS_TARGET_MIB: f64 = 64.0;
+const SIGN_IN_RATIO_TARGET: f64 = 0.80;
+/// Room for the sign-ins' sessions and database connections in the peak RSS target, beyond one
+/// hash's memory per core (the server hashes on as many threads as there are cores, no more).
+const SIGN_IN_RSS_SLACK_MIB: f64 = 16.0;
+
+/// Sign-ins go round these users, so no one account takes them all.
+const USERS: usize = 32;
+const PASSWORD: &str = "bench correct horse battery";
+const REDIRECT_URI: &str = "https://app.bench.example.com/callback";
+/// RFC 7636 appendix B's verifier and its S256 challenge.
+const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const CSRF_COOKIE: &str = "castellan_csrf";
+/// One client-credentials token request this often during the sign-ins: a probe, not a load.
+const PROBE_INTERVAL: Duration = Duration::from_millis(40);
 
 fn main() -> ExitCode {
     match run() {
@@ -66,6 +98,10 @@ fn run() -> Result<()> {
     println!(
         "issuance benchmark: {} connections, token window {:?}, GET windows {:?}, warm-up {:?}",
         settings.connections, settings.token, settings.get, settings.warmup
+    );
+    println!(
+        "sign-in benchmark: {} concurrent sign-ins over {USERS} users, sign-in and raw-hash windows {:?}",
+        settings.sign_ins, settings.login
     );
     let message = jwt_signing_input()?;
     let sign = raw_sign_cpu(&message, settings.sign)?;
@@ -88,8 +124,8 @@ fn run() -> Result<()> {
                 server.log_tail()
             )
         })?;
-    let peak_rss_kib = server.peak_rss_kib()?;
-    print_summary(&sign, &load, peak_rss_kib);
+    let sign_in_peak_rss_kib = server.process().peak_rss_kib()?;
+    print_summary(&sign, &load, sign_in_peak_rss_kib);
     Ok(())
 }
 
@@ -100,6 +136,8 @@ struct Settings {
     get: Duration,
     warmup: Duration,
     connections: usize,
+    login: Duration,
+    sign_ins: usize,
 }
 
 impl Settings {
@@ -109,26 +147,10 @@ impl Settings {
             token: secs_from_env("CASTELLAN_BENCH_SECS", 10.0)?,
             get: secs_from_env("CASTELLAN_BENCH_GET_SECS", 5.0)?,
             warmup: secs_from_env("CASTELLAN_BENCH_WARMUP_SECS", 1.0)?,
-            connections: match std::env::var("CASTELLAN_BENCH_CONNECTIONS") {
-                Ok(v) => v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("CASTELLAN_BENCH_CONNECTIONS={v:?}: want a count"))?,
-                Err(_) => 32,
-            },
+            connections: count_from_env("CASTELLAN_BENCH_CONNECTIONS", 32)?,
+            login: secs_from_env("CASTELLAN_BENCH_LOGIN_SECS", 10.0)?,
+            sign_ins: count_from_env("CASTELLAN_BENCH_SIGNINS", (2 * cores()).max(8))?,
         })
-    }
-}
-
-fn secs_from_env(name: &str, default: f64) -> Result<Duration> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse::<f64>()
-            .ok()
-            .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            .ok_or_else(|| format!("{name}={v:?}: want seconds, e.g. 2.5").into()),
-        Err(_) => Ok(Duration::from_secs_f64(default)),
     }
 }
 
@@ -173,7 +195,7 @@ fn jwt_signing_input() -> Result<Vec<u8>> {
 /// otherwise idle machine runs faster (turbo, whole caches) than any server under load can.
 fn raw_sign_cpu(message: &[u8], duration: Duration) -> Result<SignResult> {
     let key = KeyPair::generate(KeySize::Rsa2048)?;
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores();
     let results: Vec<std::result::Result<(Duration, u32), String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| scope.spawn(|| sign_loop(&key, message, duration).map_err(|e| e.to_string())))
@@ -218,159 +240,6 @@ fn sign_loop(key: &KeyPair, message: &[u8], duration: Duration) -> Result<(Durat
     Ok((thread_cpu_time()?.saturating_sub(cpu_before), count))
 }
 
-/// CPU time of the calling thread: the first field of its schedstat, in nanoseconds.
-fn thread_cpu_time() -> Result<Duration> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat")?;
-    let nanos = text
-        .split_whitespace()
-        .next()
-        .and_then(|f| f.parse().ok())
-        .ok_or("unreadable /proc/thread-self/schedstat")?;
-    Ok(Duration::from_nanos(nanos))
-}
-
-// ---------------------------------------------------------------------------------------------
-// The server under test
-
-/// The `castellan serve` child, killed when dropped, with its own temporary directory.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    clock_ticks_per_sec: u64,
-    // Dropped after the child is killed in `Drop::drop`.
-    dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let addr = free_local_addr()?;
-        let log = File::create(dir.path().join("server.log"))?;
-        let child = castellan(dir.path(), addr)
-            .arg("serve")
-            .stdin(Stdio::null())
-            // The bootstrap admin credentials are printed there; nothing else.
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        Ok(Self {
-            child,
-            addr,
-            clock_ticks_per_sec: clock_ticks_per_sec(),
-            dir,
-        })
-    }
-
-    /// Runs a management command (whitespace-separated words) against the server's database;
-    /// returns its stdout.
-    async fn cli(&self, args: &str) -> Result<String> {
-        let mut command = tokio::process::Command::from(castellan(self.dir.path(), self.addr));
-        let output = command
-            .args(args.split_whitespace())
-            .stdin(Stdio::null())
-            .output()
-            .await?;
-        if !output.status.success() {
-            return Err(format!(
-                "castellan {args} failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            )
-            .into());
-        }
-        Ok(String::from_utf8(output.stdout)?)
-    }
-
-    fn ensure_running(&mut self) -> Result<()> {
-        match self.child.try_wait()? {
-            None => Ok(()),
-            Some(status) => Err(format!("the server exited early ({status})").into()),
-        }
-    }
-
-    /// User plus system CPU time of the whole process (every thread, live or exited).
-    fn cpu_time(&self) -> Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the parenthesised command name start at field 3 (state);
-        // utime and stime are fields 14 and 15.
-        let after_comm = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .ok_or("unreadable /proc/<pid>/stat")?;
-        let fields: Vec<&str> = after_comm.split_whitespace().collect();
-        let ticks = |i: usize| -> Result<u64> {
-            Ok(fields
-                .get(i)
-                .ok_or("short /proc/<pid>/stat")?
-                .parse::<u64>()?)
-        };
-        let total = ticks(11)? + ticks(12)?;
-        Ok(Duration::from_nanos(
-            total * 1_000_000_000 / self.clock_ticks_per_sec,
-        ))
-    }
-
-    fn peak_rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| "no VmHWM in /proc/<pid>/status".into())
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        if lines.is_empty() {
-            return "(empty)".into();
-        }
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The castellan binary configured for the benchmark's directory and address, and nothing else.
-fn castellan(dir: &Path, addr: SocketAddr) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_castellan"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_str().is_some_and(|n| n.starts_with("CASTELLAN_")) {
-            command.env_remove(name);
-        }
-    }
-    command
-        .current_dir(dir)
-        .env("CASTELLAN_LISTEN", addr.to_string())
-        .env(
-            "CASTELLAN_DATABASE_URL",
-            format!("sqlite://{}/castellan.db", dir.display()),
-        )
-        .env("CASTELLAN_MASTER_KEY_FILE", dir.join("keys/master.key"))
-        .env("RUST_LOG", "warn");
-    command
-}
-
-fn free_local_addr() -> Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
-fn clock_ticks_per_sec() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .filter(|&t| t > 0)
-        .unwrap_or(100)
-}
-
 // ---------------------------------------------------------------------------------------------
 // (b) and (c): load against the server
 
@@ -379,6 +248,9 @@ struct LoadReport {
     token_signing_input_len: usize,
     jwks: Window,
     healthz: Window,
+    /// After the client-credentials load, before any sign-in.
+    peak_rss_kib: u64,
+    sign_ins: SignInReport,
 }
 
 async fn drive_server(server: &mut Server, settings: &Settings) -> Result<LoadReport> {
@@ -393,78 +265,19 @@ async fn drive_server(server: &mut Server, settings: &Settings) -> Result<LoadRe
     let token_signing_input_len = check_token(tokens.sample.as_ref())?;
     let (jwks, healthz) = compare(server, &jwks, &healthz, settings).await?;
     server.ensure_running()?;
+    // Read before the sign-ins, whose password hashes take 19 MiB each.
+    let peak_rss_kib = server.process().peak_rss_kib()?;
+    let sign_ins = sign_in_load(server, &token, settings).await?;
+    server.ensure_running()?;
     Ok(LoadReport {
         tokens,
         token_signing_input_len,
         jwks,
         healthz,
+        peak_rss_kib,
+        sign_ins,
     })
 }
-
-async fn wait_until_healthy(server: &mut Server, healthz: &Target) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        server.ensure_running()?;
-        if let Ok((StatusCode::OK, _)) = fetch(server.addr, healthz).await {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err("GET /healthz did not answer 200 within 20 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Registers the API and a client with the CLI; returns the token request for that client.
-async fn token_target(server: &Server) -> Result<Target> {
-    server
-        .cli(&format!("api create --identifier {API} --scope {SCOPE}"))
-        .await?;
-    let created = server
-        .cli(&format!(
-            "client create --tenant default --name bench --grant client_credentials \
-             --api {API} --scope {SCOPE} --json"
-        ))
-        .await?;
-    let created: serde_json::Value = serde_json::from_str(&created)?;
-    let field = |name: &str| {
-        created[name]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| format!("client create printed no {name}: {created}"))
-    };
-    let credentials = format!("{}:{}", field("client_id")?, field("client_secret")?);
-    let authorization = format!("Basic {}", STANDARD.encode(credentials));
-    Ok(Target {
-        method: Method::POST,
-        path: "/token",
-        host: HeaderValue::from_str(&server.addr.to_string())?,
-        authorization: Some(HeaderValue::from_str(&authorization)?),
-        form: Some("grant_type=client_credentials"),
-    })
-}
-
-/// The server notices the new client within about a second; a first 200 is the real signal.
-async fn wait_for_first_token(server: &mut Server, token: &Target) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        server.ensure_running()?;
-        let (status, body) = fetch(server.addr, token).await?;
-        if status == StatusCode::OK {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "POST /token still answers {status} after 15 s: {}",
-                String::from_utf8_lossy(&body)
-            )
-            .into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The access token in a token response has three non-empty parts and an RS256 header.
 /// Returns the length of its signing input (header '.' payload).
 fn check_token(sample: Option<&Bytes>) -> Result<usize> {
     let body = sample.ok_or("no token response to check")?;
@@ -485,49 +298,6 @@ fn check_token(sample: Option<&Bytes>) -> Result<usize> {
     }
     Ok(token.len() - signature.len() - 1)
 }
-
-/// One kind of request, sent over and over.
-struct Target {
-    method: Method,
-    path: &'static str,
-    host: HeaderValue,
-    authorization: Option<HeaderValue>,
-    form: Option<&'static str>,
-}
-
-impl Target {
-    fn get(addr: SocketAddr, path: &'static str) -> Result<Self> {
-        Ok(Self {
-            method: Method::GET,
-            path,
-            host: HeaderValue::from_str(&addr.to_string())?,
-            authorization: None,
-            form: None,
-        })
-    }
-
-    fn request(&self) -> Result<Request<Full<Bytes>>> {
-        let mut builder = Request::builder()
-            .method(self.method.clone())
-            .uri(self.path)
-            .header(header::HOST, self.host.clone());
-        if let Some(authorization) = &self.authorization {
-            builder = builder.header(header::AUTHORIZATION, authorization.clone());
-        }
-        let body = match self.form {
-            Some(form) => {
-                builder = builder.header(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-www-form-urlencoded"),
-                );
-                Full::new(Bytes::from_static(form.as_bytes()))
-            }
-            None => Full::default(),
-        };
-        Ok(builder.body(body)?)
-    }
-}
-
 /// One or more measured windows: successes, their latencies, and the server's CPU time meanwhile.
 #[derive(Default)]
 struct Window {
@@ -549,11 +319,7 @@ impl Window {
     }
 
     fn percentile(&self, q: f64) -> Duration {
-        let rank = (self.latencies.len() as f64 * q).ceil() as usize;
-        self.latencies
-            .get(rank.saturating_sub(1))
-            .copied()
-            .unwrap_or_default()
+        percentile(&self.latencies, q)
     }
 
     fn merge(&mut self, other: Self) {
@@ -583,20 +349,14 @@ async fn measure(
     connections: usize,
     duration: Duration,
 ) -> Result<Window> {
-    let cpu_before = server.cpu_time()?;
+    let cpu_before = server.process().cpu_time()?;
     let started = Instant::now();
     let tally = hammer(server.addr, target, connections, duration).await?;
     let elapsed = started.elapsed();
-    let server_cpu = server.cpu_time()?.saturating_sub(cpu_before);
-    let mut tally = tally.into_result(target.path)?;
-    tally.latencies.sort_unstable();
-    Ok(Window {
-        ok: tally.ok,
-        elapsed,
-        server_cpu,
-        latencies: tally.latencies,
-        sample: tally.sample,
-    })
+    let server_cpu = server.process().cpu_time()?.saturating_sub(cpu_before);
+    Ok(tally
+        .into_result(target.path)?
+        .into_window(elapsed, server_cpu))
 }
 
 /// Loads two targets for `settings.get` each, alternating in slices of about a second
@@ -643,10 +403,14 @@ impl Tally {
                 self.sample = Some(body);
             }
         } else {
-            self.errors += 1;
-            if self.first_error.is_none() {
-                self.first_error = Some(format!("{status}: {}", String::from_utf8_lossy(&body)));
-            }
+            self.fail(format!("{status}: {}", String::from_utf8_lossy(&body)));
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(why);
         }
     }
 
@@ -673,6 +437,18 @@ impl Tally {
             return Err(format!("{path}: no successful responses").into());
         }
         Ok(self)
+    }
+
+    /// The successes, as a window of `elapsed` in which the server spent `server_cpu`.
+    fn into_window(mut self, elapsed: Duration, server_cpu: Duration) -> Window {
+        self.latencies.sort_unstable();
+        Window {
+            ok: self.ok,
+            elapsed,
+            server_cpu,
+            latencies: self.latencies,
+            sample: self.sample,
+        }
     }
 }
 
@@ -709,45 +485,505 @@ async fn connection_loop(
     }
     Ok(tally)
 }
+// ---------------------------------------------------------------------------------------------
+// (d), (e) and (f): sign-ins against raw password hashes
 
-/// A single request on a fresh connection.
-async fn fetch(addr: SocketAddr, target: &Target) -> Result<(StatusCode, Bytes)> {
-    let mut sender = connect(addr).await?;
-    send(&mut sender, target.request()?).await
+struct SignInReport {
+    /// The algorithm and parameters in a PHC string from the server's own hash function.
+    hash_params: String,
+    hash_memory_kib: u64,
+    hashes: HashWindow,
+    sign_ins: Window,
+    concurrency: usize,
+    /// Client-credentials tokens at a low rate, with the server idle and during the sign-ins.
+    probe_idle: Window,
+    probe_busy: Window,
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        // Ends when the sender is dropped or the server closes; request errors surface in `send`.
-        let _ = connection.await;
+/// Registers a web client and its users, then alternates slices of raw hashing in this process
+/// (the server idle) with slices of sign-ins over HTTP: H S, S H, H S, ...
+async fn sign_in_load(
+    server: &mut Server,
+    token: &Arc<Target>,
+    settings: &Settings,
+) -> Result<SignInReport> {
+    let flow = Arc::new(SignInFlow::register(server).await?);
+    wait_for_first_sign_in(server, &flow).await?;
+    let (hash_params, hash_memory_kib) = tokio::task::spawn_blocking(hash_params).await??;
+    let slices = ((settings.login.as_secs_f64() / 2.0).round() as u32).max(1);
+    let slice = settings.login / slices;
+    let probe_idle = probe_for(server.addr, token, slice * 2).await?;
+    if !settings.warmup.is_zero() {
+        sign_in_window(server, &flow, token, settings.sign_ins, settings.warmup).await?;
+    }
+    let mut hashes = HashWindow::default();
+    let (mut sign_ins, mut probe_busy) = (Window::default(), Window::default());
+    for round in 0..slices {
+        if round % 2 == 0 {
+            hashes.merge(raw_hashes(slice).await?);
+        }
+        let (window, probed) =
+            sign_in_window(server, &flow, token, settings.sign_ins, slice).await?;
+        sign_ins.merge(window);
+        probe_busy.merge(probed);
+        if round % 2 == 1 {
+            hashes.merge(raw_hashes(slice).await?);
+        }
+        server.ensure_running()?;
+    }
+    Ok(SignInReport {
+        hash_params,
+        hash_memory_kib,
+        hashes,
+        sign_ins,
+        concurrency: settings.sign_ins,
+        probe_idle,
+        probe_busy,
+    })
+}
+
+/// `argon2id m=…,t=…,p=…` and its memory in KiB, read from a hash made by the server's own
+/// function.
+fn hash_params() -> Result<(String, u64)> {
+    let phc = password::hash_blocking(PASSWORD)?;
+    let fields: Vec<&str> = phc.split('$').collect();
+    let ["", algorithm, _version, params, ..] = fields[..] else {
+        return Err(format!("not a PHC string: {phc}").into());
+    };
+    let memory_kib = params
+        .split(',')
+        .find_map(|p| p.strip_prefix("m="))
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| format!("no memory cost in {phc}"))?;
+    Ok((format!("{algorithm} {params}"), memory_kib))
+}
+
+/// Raw hashes made in this process: how many, over how long, and their CPU time.
+#[derive(Default)]
+struct HashWindow {
+    count: u64,
+    elapsed: Duration,
+    cpu: Duration,
+    threads: usize,
+}
+
+impl HashWindow {
+    fn per_second(&self) -> f64 {
+        self.count as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn cpu_per_hash(&self) -> Duration {
+        self.cpu.div_f64(self.count as f64)
+    }
+
+    /// Below `threads` when other processes took some of the cores.
+    fn cores_busy(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.elapsed.as_secs_f64()
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.count += other.count;
+        self.elapsed += other.elapsed;
+        self.cpu += other.cpu;
+        self.threads = other.threads;
+    }
+}
+
+/// Hashes with the server's function and parameters, one thread per core, for about `duration`.
+async fn raw_hashes(duration: Duration) -> Result<HashWindow> {
+    tokio::task::spawn_blocking(move || raw_hash_window(cores(), duration)).await?
+}
+
+fn raw_hash_window(threads: usize, duration: Duration) -> Result<HashWindow> {
+    let start = Barrier::new(threads + 1);
+    let (results, elapsed) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| hash_loop(&start, duration)))
+            .collect();
+        start.wait();
+        let started = Instant::now();
+        let results: Vec<Result<(u64, Duration)>> = workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err("hashing thread panicked".into()))
+            })
+            .collect();
+        (results, started.elapsed())
     });
-    Ok(sender)
+    let mut window = HashWindow {
+        elapsed,
+        threads,
+        ..HashWindow::default()
+    };
+    for result in results {
+        let (count, cpu) = result?;
+        window.count += count;
+        window.cpu += cpu;
+    }
+    Ok(window)
 }
 
-async fn send(
-    sender: &mut SendRequest<Full<Bytes>>,
-    request: Request<Full<Bytes>>,
-) -> Result<(StatusCode, Bytes)> {
-    sender.ready().await?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
+/// One unmeasured hash (its 19 MiB are then mapped, as the server's are after its first
+/// sign-in); from `start`, hashes back to back for about `duration`: their count and CPU time.
+fn hash_loop(start: &Barrier, duration: Duration) -> Result<(u64, Duration)> {
+    let warm = password::hash_blocking(PASSWORD);
+    start.wait();
+    warm?;
+    let cpu_before = thread_cpu_time()?;
+    let started = Instant::now();
+    let mut count = 0;
+    loop {
+        password::hash_blocking(PASSWORD)?;
+        count += 1;
+        if started.elapsed() >= duration {
+            break;
+        }
+    }
+    Ok((count, thread_cpu_time()?.saturating_sub(cpu_before)))
+}
+
+/// A confidential web client that skips consent, its users, and the requests of a sign-in.
+struct SignInFlow {
+    addr: SocketAddr,
+    host: HeaderValue,
+    client_id: String,
+    authorization: HeaderValue,
+    users: Vec<String>,
+}
+
+impl SignInFlow {
+    async fn register(server: &Server) -> Result<Self> {
+        let created = server
+            .cli(&format!(
+                "client create --tenant default --name bench-web --grant authorization_code \
+                 --redirect-uri {REDIRECT_URI} --skip-consent --json"
+            ))
+            .await?;
+        let (client_id, authorization) = client_credentials(&created)?;
+        let mut users = Vec::with_capacity(USERS);
+        for i in 0..USERS {
+            let username = format!("bench-user-{i:02}");
+            let args =
+                format!("user create --tenant default --username {username} --password-stdin");
+            server.cli_with_input(&args, Some(PASSWORD)).await?;
+            users.push(username);
+        }
+        Ok(Self {
+            addr: server.addr,
+            host: HeaderValue::from_str(&server.addr.to_string())?,
+            client_id,
+            authorization,
+            users,
+        })
+    }
+
+    /// A new browser (its own connection, no cookies) signs in as user `n` (round the users);
+    /// the client then exchanges the code on its connection `rp`. Complete when the token
+    /// response holds an ID token.
+    async fn sign_in(&self, rp: &mut SendRequest<Full<Bytes>>, n: usize) -> Result<()> {
+        let user = &self.users[n % self.users.len()];
+        let state = format!("s{n}");
+        let mut browser = connect(self.addr).await?;
+        let query = form_encode(&[
+            ("response_type", "code"),
+            ("client_id", &self.client_id),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid"),
+            ("state", &state),
+            ("code_challenge", PKCE_CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]);
+        let authorize = Request::get(format!("/authorize?{query}"))
+            .header(header::HOST, self.host.clone())
+            .body(Full::default())?;
+        let (status, headers, page) = send_keeping_headers(&mut browser, authorize).await?;
+        expect(StatusCode::OK, status, "GET /authorize", &page)?;
+        let csrf = set_cookie(&headers, CSRF_COOKIE).ok_or("the login page set no CSRF cookie")?;
+        let page = std::str::from_utf8(&page)?;
+        let login = self.post(
+            "/login",
+            &[
+                ("request", &hidden(page, "request")?),
+                ("csrf", &hidden(page, "csrf")?),
+                ("username", user),
+                ("password", PASSWORD),
+            ],
+            (
+                header::COOKIE,
+                HeaderValue::from_str(&format!("{CSRF_COOKIE}={csrf}"))?,
+            ),
+        )?;
+        let (status, headers, body) = send_keeping_headers(&mut browser, login).await?;
+        expect(StatusCode::SEE_OTHER, status, "POST /login", &body)?;
+        let location = headers
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default();
+        let back = location
+            .strip_prefix(REDIRECT_URI)
+            .and_then(|rest| rest.strip_prefix('?'))
+            .ok_or_else(|| format!("POST /login sent the browser to {location:?}"))?;
+        if query_param(back, "state").as_deref() != Some(state.as_str()) {
+            return Err(format!("the redirect lost the state: {location}").into());
+        }
+        let code = query_param(back, "code").ok_or_else(|| format!("no code in {location}"))?;
+        let exchange = self.post(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", PKCE_VERIFIER),
+            ],
+            (header::AUTHORIZATION, self.authorization.clone()),
+        )?;
+        let (status, body) = send(rp, exchange).await?;
+        expect(StatusCode::OK, status, "POST /token (code)", &body)?;
+        let tokens: serde_json::Value = serde_json::from_slice(&body)?;
+        match tokens["id_token"].as_str() {
+            Some(id_token) if id_token.split('.').count() == 3 => Ok(()),
+            _ => Err(format!("no ID token in {tokens}").into()),
+        }
+    }
+
+    /// A form POST with one more header: the browser's cookie or the client's credentials.
+    fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        (name, value): (header::HeaderName, HeaderValue),
+    ) -> Result<Request<Full<Bytes>>> {
+        Ok(Request::post(path)
+            .header(header::HOST, self.host.clone())
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            )
+            .header(name, value)
+            .body(Full::new(Bytes::from(form_encode(form))))?)
+    }
+}
+
+/// The server notices the new client within about a second; a first sign-in is the real signal.
+async fn wait_for_first_sign_in(server: &mut Server, flow: &SignInFlow) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut rp = connect(server.addr).await?;
+    loop {
+        server.ensure_running()?;
+        match flow.sign_in(&mut rp, 0).await {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!("no sign-in succeeded within 15 s: {e}").into());
+            }
+            Err(_) => {
+                rp = connect(server.addr).await?;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// Sign-ins, `concurrency` at a time, for `duration`, with the token probe alongside: the
+/// sign-ins with the server's CPU time meanwhile, and the probe's tokens.
+async fn sign_in_window(
+    server: &Server,
+    flow: &Arc<SignInFlow>,
+    probe: &Arc<Target>,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<(Window, Window)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = tokio::spawn(probe_loop(
+        server.addr,
+        Arc::clone(probe),
+        Arc::clone(&stop),
+    ));
+    let cpu_before = server.process().cpu_time()?;
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|i| tokio::spawn(sign_in_loop(Arc::clone(flow), i, concurrency, deadline)))
+        .collect();
+    let mut tally = Tally::default();
+    for worker in workers {
+        tally.merge(worker.await??);
+    }
+    let elapsed = started.elapsed();
+    let server_cpu = server.process().cpu_time()?.saturating_sub(cpu_before);
+    stop.store(true, Ordering::Relaxed);
+    let probed = prober.await??.into_result("/token (probe)")?;
+    Ok((
+        tally
+            .into_result("sign-in")?
+            .into_window(elapsed, server_cpu),
+        probed.into_window(elapsed, Duration::ZERO),
+    ))
+}
+
+/// Sign-ins back to back until the deadline, as users `first`, `first + step`, ...
+async fn sign_in_loop(
+    flow: Arc<SignInFlow>,
+    first: usize,
+    step: usize,
+    deadline: Instant,
+) -> Result<Tally> {
+    let mut rp = connect(flow.addr).await?;
+    let mut tally = Tally::default();
+    let mut n = first;
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        match flow.sign_in(&mut rp, n).await {
+            Ok(()) => {
+                tally.ok += 1;
+                tally.latencies.push(started.elapsed());
+            }
+            Err(e) => {
+                tally.fail(e.to_string());
+                rp = connect(flow.addr).await?;
+            }
+        }
+        n += step;
+    }
+    Ok(tally)
+}
+
+/// The token probe alone for `duration`.
+async fn probe_for(addr: SocketAddr, target: &Arc<Target>, duration: Duration) -> Result<Window> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = tokio::spawn(probe_loop(addr, Arc::clone(target), Arc::clone(&stop)));
+    let started = Instant::now();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let probed = prober.await??.into_result("/token (probe)")?;
+    Ok(probed.into_window(started.elapsed(), Duration::ZERO))
+}
+
+/// One request every [`PROBE_INTERVAL`] on one keep-alive connection, until `stop`.
+async fn probe_loop(addr: SocketAddr, target: Arc<Target>, stop: Arc<AtomicBool>) -> Result<Tally> {
+    let mut sender = connect(addr).await?;
+    let mut ticks = tokio::time::interval(PROBE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tally = Tally::default();
+    while !stop.load(Ordering::Relaxed) {
+        ticks.tick().await;
+        let started = Instant::now();
+        let (status, body) = send(&mut sender, target.request()?).await?;
+        tally.record(status, body, started.elapsed());
+    }
+    Ok(tally)
+}
+
+fn expect(want: StatusCode, got: StatusCode, what: &str, body: &[u8]) -> Result<()> {
+    if got == want {
+        return Ok(());
+    }
+    // The text of an HTML page, roughly: what a person would read in it.
+    let body = String::from_utf8_lossy(body);
+    let mut text = String::new();
+    for chunk in body
+        .split('<')
+        .map(|c| c.split_once('>').map_or(c, |(_, t)| t))
+    {
+        text.extend(chunk.split_whitespace().flat_map(|w| [w, " "]));
+    }
+    let text: String = text.chars().take(300).collect();
+    Err(format!("{what}: {got}, not {want}: {}", text.trim()).into())
+}
+
+/// `application/x-www-form-urlencoded`, every byte but ASCII letters and digits escaped.
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let encoded: Vec<String> = pairs
+        .iter()
+        .map(|(name, value)| format!("{name}={}", utf8_percent_encode(value, NON_ALPHANUMERIC)))
+        .collect();
+    encoded.join("&")
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    let (_, value) = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(n, _)| *n == name)?;
+    let value = value.replace('+', " ");
+    percent_decode_str(&value)
+        .decode_utf8()
+        .ok()
+        .map(|v| v.into_owned())
+}
+
+/// The value that a `Set-Cookie` response header gives cookie `name`.
+fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('='))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, value)| value.trim().to_owned())
+}
+
+/// A hidden input's value in a page, with HTML character references decoded as a browser would.
+fn hidden(page: &str, name: &str) -> Result<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .ok_or_else(|| format!("no hidden {name} field in the login page"))?
+        + marker.len();
+    let len = page[start..].find('"').ok_or("an unterminated attribute")?;
+    unescape_html(&page[start..start + len])
+}
+
+fn unescape_html(text: &str) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let end = i + rest[i..]
+            .find(';')
+            .ok_or("an unterminated character reference")?;
+        let entity = &rest[i + 1..end];
+        let c = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .map(|hex| u32::from_str_radix(hex, 16))
+                .or_else(|| entity.strip_prefix('#').map(str::parse))
+                .and_then(|n| n.ok())
+                .and_then(char::from_u32),
+        };
+        out.push(c.ok_or_else(|| format!("unknown character reference &{entity};"))?);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
 
-fn print_summary(sign: &SignResult, load: &LoadReport, peak_rss_kib: u64) {
+fn print_summary(sign: &SignResult, load: &LoadReport, sign_in_peak_rss_kib: u64) {
     let tokens = &load.tokens;
     let per_token = tokens.server_cpu_per_request();
     let share = sign.per_op.as_secs_f64() / per_token.as_secs_f64();
     let (jwks, healthz) = (load.jwks.per_second(), load.healthz.per_second());
     let jwks_ratio = jwks / healthz;
-    let peak_rss_mib = peak_rss_kib as f64 / 1024.0;
+    let peak_rss_mib = load.peak_rss_kib as f64 / 1024.0;
+    let report = &load.sign_ins;
+    let (hashes, sign_ins) = (&report.hashes, &report.sign_ins);
+    let sign_in_ratio = sign_ins.per_second() / hashes.per_second();
+    let per_sign_in = sign_ins.server_cpu_per_request();
+    let hash_share = hashes.cpu_per_hash().as_secs_f64() / per_sign_in.as_secs_f64();
+    let server_busy = sign_ins.server_cpu.as_secs_f64() / sign_ins.elapsed.as_secs_f64();
+    let (idle, busy) = (&report.probe_idle, &report.probe_busy);
+    let hash_mib = report.hash_memory_kib as f64 / 1024.0;
+    let sign_in_peak_rss_mib = sign_in_peak_rss_kib as f64 / 1024.0;
+    let sign_in_rss_target =
+        peak_rss_mib + hashes.threads as f64 * hash_mib + SIGN_IN_RSS_SLACK_MIB;
 
     println!();
     println!(
@@ -765,6 +1001,33 @@ fn print_summary(sign: &SignResult, load: &LoadReport, peak_rss_kib: u64) {
             millis(w.percentile(0.50)),
             millis(w.percentile(0.99)),
             micros(w.server_cpu_per_request())
+        );
+    }
+    println!(
+        "(d) raw {} on {} threads: {} hashes in {:.2} s, {:.1} ms CPU each, {:.2} cores busy",
+        report.hash_params,
+        hashes.threads,
+        hashes.count,
+        hashes.elapsed.as_secs_f64(),
+        millis(hashes.cpu_per_hash()),
+        hashes.cores_busy()
+    );
+    println!(
+        "(e) {} sign-ins in {:.2} s, {} at a time over {USERS} users, 0 errors; server CPU {:.2} s, {:.1} ms each, {server_busy:.2} cores busy",
+        sign_ins.ok,
+        sign_ins.elapsed.as_secs_f64(),
+        report.concurrency,
+        sign_ins.server_cpu.as_secs_f64(),
+        millis(per_sign_in)
+    );
+    for (name, w) in [("during sign-ins", busy), ("server idle", idle)] {
+        println!(
+            "(f) /token, one per {} ms, {name}: {} responses, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            PROBE_INTERVAL.as_millis(),
+            w.ok,
+            millis(w.percentile(0.50)),
+            millis(w.percentile(0.99)),
+            millis(w.percentile(1.0))
         );
     }
     println!();
@@ -794,16 +1057,44 @@ fn print_summary(sign: &SignResult, load: &LoadReport, peak_rss_kib: u64) {
         missed(peak_rss_mib < PEAK_RSS_TARGET_MIB)
     );
     println!("---------------------------------------------------------------------------");
-}
-
-fn missed(met: bool) -> &'static str {
-    if met { "" } else { "  MISSED" }
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
+    println!(
+        "raw argon2id hashes/s (d):        {:.1}     ({} threads)",
+        hashes.per_second(),
+        hashes.threads
+    );
+    println!(
+        "sign-ins/s over HTTP (e):         {:.1}     (p50 {:.0} ms, p99 {:.0} ms, 0 errors)",
+        sign_ins.per_second(),
+        millis(sign_ins.percentile(0.50)),
+        millis(sign_ins.percentile(0.99))
+    );
+    println!(
+        "(e)/(d) sign-ins per raw hash:    {sign_in_ratio:.2}     (target >= {SIGN_IN_RATIO_TARGET:.2}){}",
+        missed(sign_in_ratio >= SIGN_IN_RATIO_TARGET)
+    );
+    if hashes.cores_busy() < 0.9 * hashes.threads as f64 {
+        println!(
+            "  (other load: raw hashing had {:.2} of {} cores, the server {server_busy:.2} during sign-ins)",
+            hashes.cores_busy(),
+            hashes.threads
+        );
+    }
+    println!(
+        "hash share of sign-in CPU:        {hash_share:.2}     ({:.1} ms per raw hash / {:.1} ms server CPU per sign-in)",
+        millis(hashes.cpu_per_hash()),
+        millis(per_sign_in)
+    );
+    println!(
+        "/token during sign-ins (f):       p50 {:.2} ms, p99 {:.2} ms   (idle: p50 {:.2} ms, p99 {:.2} ms)",
+        millis(busy.percentile(0.50)),
+        millis(busy.percentile(0.99)),
+        millis(idle.percentile(0.50)),
+        millis(idle.percentile(0.99))
+    );
+    println!(
+        "server peak RSS after sign-ins:   {sign_in_peak_rss_mib:.1} MiB  (target < {sign_in_rss_target:.0} MiB = {peak_rss_mib:.1} + {} x {hash_mib:.1} + {SIGN_IN_RSS_SLACK_MIB:.0}){}",
+        hashes.threads,
+        missed(sign_in_peak_rss_mib < sign_in_rss_target)
+    );
+    println!("---------------------------------------------------------------------------");
 }
