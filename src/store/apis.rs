@@ -20,7 +20,7 @@ impl Store {
         scopes: &[Scope],
         now: i64,
     ) -> Result<Api> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = new_id(now)?;
         sqlx::query("INSERT INTO apis (id, identifier, name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&id)

@@ -34,7 +34,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let sql = insert_sql(chunk.len());
             // Built from fixed text and placeholders only; not cached, as its length varies.

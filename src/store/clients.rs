@@ -138,7 +138,7 @@ impl Store {
             ));
         }
         new.validate()?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let tenant_row = tenant_id(&mut tx, &new.tenant).await?;
         let id = new_id(now)?;
         sqlx::query(
@@ -252,7 +252,7 @@ impl Store {
     }
 
     pub async fn delete_client(&self, client_id: &ClientId) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id.as_str())
             .execute(&mut *tx)
@@ -275,7 +275,7 @@ impl Store {
     where
         V: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
     {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(sql)
             .bind(value)
             .bind(now)

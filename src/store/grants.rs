@@ -143,7 +143,7 @@ impl Store {
         now: i64,
         issue: impl FnOnce(&CodeGrant) -> Option<NewRefresh>,
     ) -> Result<Redemption<CodeGrant>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let used = sqlx::query(
             "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1",
         )
@@ -184,7 +184,7 @@ impl Store {
     }
 
     pub async fn insert_refresh(&self, token: &NewRefresh, now: i64) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_refresh(&mut tx, token, now).await?;
         tx.commit().await?;
         Ok(())
@@ -203,7 +203,7 @@ impl Store {
         grace: i64,
         now: i64,
     ) -> Result<Redemption<RefreshGrant>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let used = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL \
              AND expires_at > $1 AND idle_expires_at > $1 \
@@ -265,7 +265,7 @@ impl Store {
     /// RFC 7009 for refresh tokens: ends the whole grant family of a token owned by `client_row`.
     /// Returns whether there was such a token.
     pub async fn revoke_refresh(&self, hash: &[u8], client_row: &str, now: i64) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT family FROM refresh_tokens WHERE token_hash = $1 AND client_id = $2",
         )

@@ -104,7 +104,7 @@ impl Store {
 
     /// Inserts a first active key; `Conflict` if another node got there first.
     pub async fn insert_active_key(&self, key: &StoredKey) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         insert(&mut tx, key, KeyState::Active).await?;
         commit_change(tx).await?;
         Ok(())
@@ -112,7 +112,7 @@ impl Store {
 
     /// Publishes a successor; `Conflict` if a `next` key already exists.
     pub async fn insert_next_key(&self, key: &StoredKey) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         insert(&mut tx, key, KeyState::Next).await?;
         commit_change(tx).await?;
         Ok(())
@@ -120,7 +120,7 @@ impl Store {
 
     /// Moves a `next` key's activation time; false if it is no longer `next`.
     pub async fn set_activate_after(&self, kid: &str, at: i64) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE signing_keys SET activate_after = $1 WHERE kid = $2 AND state = 'next'",
         )
@@ -143,7 +143,7 @@ impl Store {
         now: i64,
         remove_after: i64,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let retired = sqlx::query(
             "UPDATE signing_keys SET state = 'retired', retired_at = $1, remove_after = $2 \
              WHERE kid = $3 AND state = 'active'",
@@ -171,7 +171,7 @@ impl Store {
         successor: Option<Successor<'_>>,
         now: i64,
     ) -> Result<KeyState> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row: Option<(String,)> =
             sqlx::query_as("SELECT state FROM signing_keys WHERE kid = $1")
                 .bind(kid)
@@ -204,7 +204,7 @@ impl Store {
 
     /// Deletes retired keys whose tokens have all expired; returns their kids.
     pub async fn remove_expired_keys(&self, now: i64) -> Result<Vec<String>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let gone: Vec<(String,)> = sqlx::query_as(
             "SELECT kid FROM signing_keys WHERE state = 'retired' AND remove_after <= $1",
         )

@@ -95,6 +95,20 @@ impl Store {
         &self.pool
     }
 
+    /// Begins a transaction that will write.
+    ///
+    /// SQLite's default `BEGIN` takes the write lock only at the first write; if another
+    /// connection wrote since this transaction's first read, the upgrade fails at once with
+    /// "database is locked", without waiting out `busy_timeout`. `BEGIN IMMEDIATE` takes the
+    /// lock up front, so writers queue instead of failing.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
     /// Is the database answering?
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

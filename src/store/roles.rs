@@ -38,7 +38,7 @@ impl Store {
         for p in permissions {
             validate_name("permission", p)?;
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let tenant_row = tenant_id(&mut tx, tenant).await?;
         let id = new_id(now)?;
         sqlx::query("INSERT INTO roles (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)")

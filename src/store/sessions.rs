@@ -66,7 +66,7 @@ impl Store {
         scopes: &[&str],
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for scope in scopes {
             sqlx::query(
                 "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \

@@ -22,7 +22,7 @@ impl Store {
             name: name.to_owned(),
             created_at: now,
         };
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_tenant(&mut tx, &tenant).await?;
         commit_change(tx).await?;
         Ok(tenant)

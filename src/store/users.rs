@@ -78,7 +78,7 @@ impl Store {
         if let Some(email) = &new.email {
             validate_email(email)?;
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let tenant_row = tenant_id(&mut tx, &new.tenant).await?;
         let id = new_id(now)?;
         sqlx::query(
@@ -208,7 +208,7 @@ impl Store {
     }
 
     pub async fn delete_user(&self, tenant: &TenantSlug, username: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let (id, _) = user_id(&mut tx, tenant, username).await?;
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(&id)
@@ -224,7 +224,7 @@ impl Store {
         username: &str,
         role: &str,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let (id, tenant_row) = user_id(&mut tx, tenant, username).await?;
         grant_role(&mut tx, &id, &tenant_row, tenant, role).await?;
         commit_change(tx).await?;
@@ -237,7 +237,7 @@ impl Store {
         username: &str,
         role: &str,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let (id, tenant_row) = user_id(&mut tx, tenant, username).await?;
         let done = sqlx::query(
             "DELETE FROM user_roles WHERE user_id = $1 AND role_id IN (SELECT id FROM roles WHERE tenant_id = $2 AND name = $3)",
@@ -268,7 +268,7 @@ impl Store {
     where
         V: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
     {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let (id, _) = user_id(&mut tx, tenant, username).await?;
         sqlx::query(sql)
             .bind(value)

@@ -15,6 +15,7 @@ on_both_backends!(
     a_retry_within_the_grace_window_replaces_the_unused_successor,
     a_code_and_its_refresh_token_are_stored_together,
     racing_redemptions_have_exactly_one_winner,
+    concurrent_writers_wait_for_each_other,
 );
 
 /// Row ids of a client and a user, for grants to point at.
@@ -288,11 +289,56 @@ async fn racing_redemptions_have_exactly_one_winner(backend: Backend) {
         match attempt.await.unwrap() {
             Ok(Redemption::Fresh(_)) => fresh += 1,
             Ok(_) => {}
-            // SQLite may report a busy database to a loser; that is a refusal, not a second win.
-            Err(_) => {}
+            Err(e) => panic!("a losing redemption must be refused as a replay, not fail: {e}"),
         }
     }
     assert_eq!(fresh, 1, "exactly one redemption wins");
+}
+
+/// Writers that read before they write (creating a user reads its tenant first) must wait
+/// for each other, not fail: on SQLite a plain `BEGIN` answered "database is locked" at once.
+async fn concurrent_writers_wait_for_each_other(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client_row, user_row) = client_and_user(&app).await;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = app.store.clone();
+            let (client_row, user_row) = (client_row.clone(), user_row.clone());
+            tokio::spawn(async move {
+                let new = NewUser {
+                    tenant: TenantSlug::parse("default").unwrap(),
+                    username: format!("user-{i}"),
+                    email: None,
+                    name: None,
+                    roles: vec![],
+                };
+                store
+                    .create_user(&new, "$argon2id$placeholder", NOW)
+                    .await
+                    .map_err(|e| format!("create user {i}: {e}"))?;
+                let grant = grant_of(&format!("fam-{i}"), &client_row, &user_row);
+                let first = format!("first-{i}").into_bytes();
+                store
+                    .insert_refresh(&refresh(&first, &grant, NOW + 3600), NOW)
+                    .await
+                    .map_err(|e| format!("insert refresh {i}: {e}"))?;
+                let next = format!("next-{i}").into_bytes();
+                let outcome = store
+                    .rotate_refresh(&first, |g| Some(refresh(&next, g, NOW + 7200)), 0, NOW + 1)
+                    .await
+                    .map_err(|e| format!("rotate {i}: {e}"))?;
+                match outcome {
+                    Redemption::Fresh(_) => Ok(()),
+                    _ => Err(format!("rotate {i}: not fresh")),
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let users = app.store.list_users(None).await.unwrap();
+    assert_eq!(users.len(), 17, "every concurrent user was stored");
 }
 
 on_both_backends!(
