@@ -1,5 +1,7 @@
 //! Castellan: an OAuth 2.0 / OpenID Connect identity provider and token issuer.
 
+/// The network a client address counts under for rate limits and lockout.
+pub mod address;
 /// Management operations shared by the CLI and start-up (clients, secrets, bootstrap).
 pub mod admin;
 /// Building and running the server.

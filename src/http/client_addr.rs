@@ -39,7 +39,9 @@ pub fn of(extensions: &Extensions, headers: &HeaderMap, trusted: &[IpNet]) -> Ip
 /// Walks `X-Forwarded-For` from the right (the hop nearest us) while the hop that added each
 /// entry is trusted; the first address added by an untrusted hop is the client. A malformed
 /// entry stops the walk at the last trusted proxy, which is then taken as the client.
+/// IPv4 addresses in their IPv6-mapped form (from a dual-stack socket) are taken as IPv4.
 pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let peer = peer.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -53,7 +55,7 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
         .collect();
     let mut client = peer;
     for entry in chain.iter().rev() {
-        let Ok(ip) = entry.parse::<IpAddr>() else {
+        let Ok(ip) = entry.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
             break;
         };
         client = ip;
@@ -100,6 +102,20 @@ mod tests {
         let headers = xff(&["6.6.6.6, 198.51.100.7", "10.1.1.1"]);
         assert_eq!(
             resolve(ip("10.0.0.2"), &headers, &trusted),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv4() {
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; they still match IPv4 nets.
+        assert_eq!(
+            resolve(
+                ip("::ffff:10.0.0.2"),
+                &xff(&["::ffff:198.51.100.7"]),
+                &trusted
+            ),
             ip("198.51.100.7")
         );
     }

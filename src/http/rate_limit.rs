@@ -1,5 +1,6 @@
-//! Per-address request limits on the endpoints attackers hammer (`governor`'s GCRA). Each node
-//! counts on its own: N nodes behind a balancer admit up to N times the configured rate.
+//! Per-address request limits on the endpoints attackers hammer (`governor`'s GCRA), counted
+//! per IPv4 address and per IPv6 /64. Each node counts on its own: N nodes behind a balancer
+//! admit up to N times the configured rate.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -15,6 +16,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
 use super::{client_addr, error, signin};
+use crate::address;
 use crate::config::RateLimits;
 use crate::protocol::{ErrorCode, OAuthError};
 
@@ -98,7 +100,7 @@ pub async fn enforce(State(state): State<Guard>, request: Request, next: Next) -
         request.headers(),
         &state.trusted_proxies,
     );
-    let Err(not_until) = limiter.check_key(&addr) else {
+    let Err(not_until) = limiter.check_key(&address::network(addr)) else {
         return next.run(request).await;
     };
     let wait = not_until.wait_time_from(state.limiters.clock.now());

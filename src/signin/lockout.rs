@@ -9,6 +9,8 @@
 //! - An address is throttled once its failures across accounts reach `address_threshold` within
 //!   `window` (password spraying).
 //!
+//! An "address" here is an IPv4 address or an IPv6 /64 (`crate::address::network`).
+//!
 //! Unknown usernames are counted exactly like real ones, so a lock tells nothing about whether an
 //! account exists, and a locked attempt is refused before any password is hashed.
 
@@ -57,7 +59,7 @@ impl Lockout {
         let counts = store
             .login_failure_counts(
                 account.as_bytes(),
-                &address.to_string(),
+                &network(address),
                 now - p.window,
                 p.threshold,
             )
@@ -83,7 +85,7 @@ impl Lockout {
         address: IpAddr,
         now: i64,
     ) -> store::Result<Option<i64>> {
-        let address = address.to_string();
+        let address = network(address);
         let failures = store
             .add_login_failure(account.as_bytes(), &address, now, now - FORGET_AFTER)
             .await?;
@@ -103,7 +105,7 @@ impl Lockout {
         address: IpAddr,
     ) -> store::Result<()> {
         store
-            .clear_login_failures(account.as_bytes(), &address.to_string())
+            .clear_login_failures(account.as_bytes(), &network(address))
             .await
     }
 
@@ -114,6 +116,11 @@ impl Lockout {
         let factor = 1_i64.checked_shl(u32::try_from(beyond.min(62)).unwrap_or(62))?;
         Some(p.base_delay.saturating_mul(factor).min(p.max_delay))
     }
+}
+
+/// Failures count per network (an IPv6 /64), stored as text.
+fn network(address: IpAddr) -> String {
+    crate::address::network(address).to_string()
 }
 
 #[cfg(test)]

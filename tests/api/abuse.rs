@@ -17,6 +17,7 @@ on_both_backends!(
     failures_from_several_addresses_lock_the_account_everywhere,
     an_address_failing_across_accounts_is_throttled,
     rate_limits_answer_429_with_retry_after,
+    ipv6_clients_count_per_slash_64,
     a_new_sign_in_ends_the_browsers_previous_session,
 );
 
@@ -241,6 +242,49 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
     assert_eq!(page.status(), 429);
     assert!(page.headers().contains_key("retry-after"));
     assert!(page.text().await.unwrap().contains("Too many attempts"));
+}
+
+/// One IPv6 host usually holds a whole /64: its addresses share one allowance and one lockout
+/// count, while a neighbouring /64 keeps its own.
+async fn ipv6_clients_count_per_slash_64(backend: Backend) {
+    let (app, _clock) = app_with_lockout(
+        backend,
+        &[
+            ("CASTELLAN_RATE_LIMIT_TOKEN", "2"),
+            ("CASTELLAN_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    )
+    .await;
+    let token = |address: &'static str| {
+        app.http
+            .post(app.url("/token"))
+            .header("x-forwarded-for", address)
+            .basic_auth(&app.admin.0, Some(&app.admin.1))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    assert_eq!(token("2001:db8:1:2::1").await.unwrap().status(), 200);
+    assert_eq!(token("2001:db8:1:2::2").await.unwrap().status(), 200);
+    let limited = token("2001:db8:1:2:ffff:ffff:ffff:fffe").await.unwrap();
+    expect_oauth_error(limited, 429, "temporarily_unavailable").await;
+    assert_eq!(token("2001:db8:1:3::1").await.unwrap().status(), 200);
+    // An IPv4 client forwarded in its IPv6-mapped form is still that IPv4 client.
+    assert_eq!(token("198.51.100.9").await.unwrap().status(), 200);
+    assert_eq!(token("::ffff:198.51.100.9").await.unwrap().status(), 200);
+    let mapped = token("198.51.100.9").await.unwrap();
+    expect_oauth_error(mapped, 429, "temporarily_unavailable").await;
+
+    // Three failures from three addresses of one /64 lock that /64 out of the account.
+    let rp = setup(&app).await;
+    for host in ["2001:db8:5:6::1", "2001:db8:5:6::2", "2001:db8:5:6::3"] {
+        let wrong = attempt(&app, &rp, host, "ada", "guess").await;
+        assert!(wrong.2.contains(WRONG), "{}", wrong.2);
+    }
+    let same_site = attempt(&app, &rp, "2001:db8:5:6::4", "ada", PASSWORD).await;
+    assert!(locked(&same_site), "{same_site:?}");
+    assert!(signed_in(
+        &attempt(&app, &rp, "2001:db8:5:7::1", "ada", PASSWORD).await
+    ));
 }
 
 /// An untrusted peer's `X-Forwarded-For` is ignored: it cannot dodge a limit by inventing addresses.
