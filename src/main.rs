@@ -24,6 +24,9 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve => serve(&config).await,
+        Command::Healthcheck(args) => cli::healthcheck(args, &config)
+            .await
+            .map_err(|e| e.to_string()),
         command => cli::run(command, &matches, &config)
             .await
             .map_err(|e| e.to_string()),

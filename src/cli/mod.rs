@@ -4,6 +4,7 @@ mod api;
 mod audit;
 mod changes;
 mod client;
+mod healthcheck;
 mod keys;
 mod output;
 mod role;
@@ -13,6 +14,8 @@ mod user;
 use std::path::PathBuf;
 
 use clap::{ArgMatches, Parser, Subcommand};
+
+pub use healthcheck::HealthcheckArgs;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -36,6 +39,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve,
+    /// Ask the running server whether it is ready; exits non-zero if not (container health checks).
+    Healthcheck(HealthcheckArgs),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
@@ -65,6 +70,13 @@ pub enum CliError {
     Store(#[from] store::Error),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Unhealthy(String),
+}
+
+/// Runs `healthcheck`, which talks to the server over HTTP and never opens the database.
+pub async fn healthcheck(args: HealthcheckArgs, config: &Config) -> Result<(), CliError> {
+    healthcheck::run(args, config.listen).await
 }
 
 /// Runs a management command (everything but `serve`) against the configured database.
@@ -73,7 +85,9 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
     let clock = Clock::System;
     let change = changes::event(&command);
     let result = match command {
-        Command::Serve => Err(CliError::Usage("serve is not a management command".into())),
+        Command::Serve | Command::Healthcheck(_) => Err(CliError::Usage(
+            "serve and healthcheck are not management commands".into(),
+        )),
         Command::Tenant(cmd) => tenant::run(cmd, &store, &clock).await,
         Command::Role(cmd) => role::run(cmd, &store, &clock).await,
         Command::Api(cmd) => api::run(cmd, &store, &clock).await,

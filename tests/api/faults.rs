@@ -365,6 +365,10 @@ async fn outage(
         .await;
         let health = bounded("/healthz", app.healthz()).await;
         assert_eq!(health.status(), 200, "the process is alive");
+        // The container's HEALTHCHECK sees it too.
+        let check = app.healthcheck(&[]).await;
+        assert!(!check.success, "{check:?}");
+        assert!(check.stderr.contains("answered 503"), "{check:?}");
     };
     // A cached client keeps getting service tokens; if not cached, it is told to retry later.
     let service = async {

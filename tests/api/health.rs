@@ -25,3 +25,23 @@ async fn readyz_checks_database_and_signing_key(backend: Backend) {
     assert_eq!(body["checks"]["database"], true, "{body}");
     assert_eq!(body["checks"]["signing_key"], true, "{body}");
 }
+
+/// `castellan healthcheck` (the container's HEALTHCHECK) succeeds only on a 200 from the server.
+#[tokio::test]
+async fn the_healthcheck_command_asks_the_running_server() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ready = app.healthcheck(&[]).await;
+    assert!(ready.ok().contains("/readyz answered 200 OK"), "{ready:?}");
+    let alive = app.healthcheck(&["--path", "/healthz"]).await;
+    assert!(alive.ok().contains("/healthz answered 200 OK"), "{alive:?}");
+
+    let missing = app.healthcheck(&["--path", "/nowhere"]).await;
+    assert!(!missing.success);
+    assert!(missing.stderr.contains("answered 404"), "{missing:?}");
+    let closed = app.healthcheck(&["--addr", "127.0.0.1:1"]).await;
+    assert!(!closed.success);
+    assert!(closed.stderr.contains("cannot connect"), "{closed:?}");
+    let bad = app.healthcheck(&["--path", "readyz"]).await;
+    assert!(!bad.success);
+    assert!(bad.stderr.contains("must start with /"), "{bad:?}");
+}

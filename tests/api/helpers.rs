@@ -346,6 +346,16 @@ impl TestApp {
         self.run_cli(args, extra, b"").await
     }
 
+    /// Runs `castellan healthcheck` with `args`, configured to listen where this server does.
+    pub async fn healthcheck(&self, args: &[&str]) -> CliOutput {
+        let listen = self.base.trim_start_matches("http://").to_owned();
+        let args: Vec<&str> = std::iter::once("healthcheck")
+            .chain(args.iter().copied())
+            .collect();
+        self.cli_with_env(&args, &[("CASTELLAN_LISTEN", &listen)])
+            .await
+    }
+
     /// Runs the CLI with `input` on its standard input (a password, say).
     pub async fn cli_with_stdin(&self, args: &[&str], input: &[u8]) -> CliOutput {
         self.run_cli(args, &[], input).await
