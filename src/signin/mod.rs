@@ -73,6 +73,18 @@ pub struct SignIn {
 
 const WRONG_CREDENTIALS: &str = "The username or password is not right.";
 
+/// What the password check found.
+enum Checked {
+    Accepted {
+        user: UserRecord,
+        hash: String,
+    },
+    /// Wrong password, unknown or disabled user; `known` is the user's row id if there is one.
+    Refused {
+        known: Option<String>,
+    },
+}
+
 impl SignIn {
     pub fn new(issuer: Arc<Issuer>, hasher: Hasher, lockout: lockout::Lockout) -> Self {
         Self {
@@ -124,91 +136,22 @@ impl SignIn {
             Ok(v) => v,
             Err(step) => return (None, step),
         };
-        let tenant = verified.client.tenant.as_str();
-        let retry = |error: &str, retry_after: Option<i64>| Step::Login {
-            client_name: verified.client.name.clone(),
-            username: attempt.username.to_owned(),
-            error: Some(error.to_owned()),
-            retry_after,
-        };
-        let audit = |kind: EventKind, outcome: Outcome| {
-            AuditEvent::new(kind, outcome)
-                .tenant(tenant)
-                .client(verified.client.client_id.as_str())
-                .ip(attempt.address)
-        };
-        let store = &self.issuer.store;
         let now = self.issuer.clock.now();
-        let account = lockout::account_key(tenant, attempt.username);
-        match self
-            .lockout
-            .gate(store, &account, attempt.address, now)
-            .await
-        {
-            Ok(lockout::Gate::Open) => {}
-            Ok(lockout::Gate::Closed { retry_after }) => {
-                self.issuer.metrics.signin_failures.inc();
-                self.issuer
-                    .audit
-                    .record(audit(EventKind::SigninFailure, Outcome::Denied).detail("locked out"));
-                let minutes = (retry_after + 59) / 60;
-                let message = format!(
-                    "Too many failed sign-ins. Wait {minutes} minute{} and try again.",
-                    if minutes == 1 { "" } else { "s" }
-                );
-                return (None, retry(&message, Some(retry_after)));
-            }
-            Err(e) => return (None, unavailable(&verified, self, e)),
+        let account = lockout::account_key(verified.client.tenant.as_str(), attempt.username);
+        if let Some(step) = self.locked_out(&verified, &attempt, &account, now).await {
+            return (None, step);
         }
-        let found = match store
-            .user_credentials(&verified.client.tenant, attempt.username)
-            .await
-        {
-            Ok(found) => found,
-            Err(e) => return (None, unavailable(&verified, self, e)),
-        };
-        let hash = match &found {
-            Some((_, hash)) => hash.clone(),
-            None => match self.dummy_hash().await {
-                Ok(dummy) => dummy.to_owned(),
-                Err(_) => return (None, retry(WRONG_CREDENTIALS, None)),
-            },
-        };
-        let matches = self
-            .hasher
-            .verify(attempt.password.to_owned(), hash.clone())
-            .await
-            .unwrap_or(false);
-        let known = found.as_ref().map(|(u, _)| u.id.clone());
-        let Some((user, _)) = found.filter(|(u, _)| matches && u.disabled_at.is_none()) else {
-            tracing::info!(%tenant, "sign-in refused");
-            self.issuer.metrics.signin_failures.inc();
-            // The username as typed is never recorded: it may be a mistyped password.
-            let event = audit(EventKind::SigninFailure, Outcome::Failure);
-            self.issuer.audit.record(match known {
-                Some(id) => event.actor(id),
-                None => event.detail("unknown user"),
-            });
-            match self
-                .lockout
-                .failed(store, &account, attempt.address, now)
-                .await
-            {
-                Ok(Some(until)) => {
-                    self.issuer.metrics.lockouts.inc();
-                    self.issuer.audit.record(
-                        audit(EventKind::SigninLockout, Outcome::Denied)
-                            .detail(format!("locked for {} s", until - now)),
-                    );
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot count a failed sign-in"),
+        let (user, hash) = match self.check_password(&verified, &attempt).await {
+            Ok(Checked::Accepted { user, hash }) => (user, hash),
+            Ok(Checked::Refused { known }) => {
+                let step = self.refuse(&verified, &attempt, &account, known, now).await;
+                return (None, step);
             }
-            return (None, retry(WRONG_CREDENTIALS, None));
+            Err(step) => return (None, step),
         };
         if let Err(e) = self
             .lockout
-            .succeeded(store, &account, attempt.address)
+            .succeeded(&self.issuer.store, &account, attempt.address)
             .await
         {
             tracing::warn!(error = %e, "cannot clear failed sign-ins");
@@ -216,17 +159,161 @@ impl SignIn {
         if password::needs_rehash(&hash)
             && let Ok(new_hash) = self.hasher.hash(attempt.password.to_owned()).await
         {
-            let _ = store
+            let _ = self
+                .issuer
+                .store
                 .set_user_password(&verified.client.tenant, &user.username, &new_hash, now)
                 .await;
         }
-        let Ok(token) = random::token() else {
-            return (
-                None,
-                self.error_redirect(&verified, AuthorizeErrorCode::ServerError, "internal error"),
-            );
+        match self.start_session(&verified, &attempt, &user, now).await {
+            Ok(token) => (
+                Some(token),
+                self.signed_in(&verified, &user, now, true).await,
+            ),
+            Err(step) => (None, step),
+        }
+    }
+
+    /// The login form again, with a message (and a wait when sign-in is locked).
+    fn login_again(
+        v: &Verified,
+        attempt: &Attempt<'_>,
+        error: &str,
+        retry_after: Option<i64>,
+    ) -> Step {
+        Step::Login {
+            client_name: v.client.name.clone(),
+            username: attempt.username.to_owned(),
+            error: Some(error.to_owned()),
+            retry_after,
+        }
+    }
+
+    /// An audit event about this attempt; the username as typed is never recorded (it may be a
+    /// mistyped password).
+    fn attempt_event(
+        v: &Verified,
+        attempt: &Attempt<'_>,
+        kind: EventKind,
+        outcome: Outcome,
+    ) -> AuditEvent {
+        AuditEvent::new(kind, outcome)
+            .tenant(v.client.tenant.as_str())
+            .client(v.client.client_id.as_str())
+            .ip(attempt.address)
+    }
+
+    /// The refusal to show when this account is locked for this address, checked before any
+    /// password is hashed.
+    async fn locked_out(
+        &self,
+        v: &Verified,
+        attempt: &Attempt<'_>,
+        account: &SecretHash,
+        now: i64,
+    ) -> Option<Step> {
+        let gate = self
+            .lockout
+            .gate(&self.issuer.store, account, attempt.address, now)
+            .await;
+        match gate {
+            Ok(lockout::Gate::Open) => None,
+            Ok(lockout::Gate::Closed { retry_after }) => {
+                self.issuer.metrics.signin_failures.inc();
+                self.issuer.audit.record(
+                    Self::attempt_event(v, attempt, EventKind::SigninFailure, Outcome::Denied)
+                        .detail("locked out"),
+                );
+                let minutes = (retry_after + 59) / 60;
+                let message = format!(
+                    "Too many failed sign-ins. Wait {minutes} minute{} and try again.",
+                    if minutes == 1 { "" } else { "s" }
+                );
+                Some(Self::login_again(v, attempt, &message, Some(retry_after)))
+            }
+            Err(e) => Some(unavailable(v, self, e)),
+        }
+    }
+
+    /// Verifies the password; an unknown user is checked against a dummy hash, so both cases
+    /// take the same time.
+    async fn check_password(&self, v: &Verified, attempt: &Attempt<'_>) -> Result<Checked, Step> {
+        let found = self
+            .issuer
+            .store
+            .user_credentials(&v.client.tenant, attempt.username)
+            .await
+            .map_err(|e| unavailable(v, self, e))?;
+        let hash = match &found {
+            Some((_, hash)) => hash.clone(),
+            None => match self.dummy_hash().await {
+                Ok(dummy) => dummy.to_owned(),
+                Err(_) => return Err(Self::login_again(v, attempt, WRONG_CREDENTIALS, None)),
+            },
         };
-        if let Err(e) = store
+        let matches = self
+            .hasher
+            .verify(attempt.password.to_owned(), hash.clone())
+            .await
+            .unwrap_or(false);
+        Ok(match found {
+            Some((user, _)) if matches && user.disabled_at.is_none() => {
+                Checked::Accepted { user, hash }
+            }
+            found => Checked::Refused {
+                known: found.map(|(u, _)| u.id),
+            },
+        })
+    }
+
+    /// Counts a failed attempt (perhaps locking the account for this address) and shows the
+    /// same message whether the user is unknown, disabled or mistyped the password.
+    async fn refuse(
+        &self,
+        v: &Verified,
+        attempt: &Attempt<'_>,
+        account: &SecretHash,
+        known: Option<String>,
+        now: i64,
+    ) -> Step {
+        tracing::info!(tenant = %v.client.tenant, "sign-in refused");
+        self.issuer.metrics.signin_failures.inc();
+        let event = Self::attempt_event(v, attempt, EventKind::SigninFailure, Outcome::Failure);
+        self.issuer.audit.record(match known {
+            Some(id) => event.actor(id),
+            None => event.detail("unknown user"),
+        });
+        let failed = self
+            .lockout
+            .failed(&self.issuer.store, account, attempt.address, now)
+            .await;
+        match failed {
+            Ok(Some(until)) => {
+                self.issuer.metrics.lockouts.inc();
+                self.issuer.audit.record(
+                    Self::attempt_event(v, attempt, EventKind::SigninLockout, Outcome::Denied)
+                        .detail(format!("locked for {} s", until - now)),
+                );
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot count a failed sign-in"),
+        }
+        Self::login_again(v, attempt, WRONG_CREDENTIALS, None)
+    }
+
+    /// Stores a new session for `user` and ends the one this browser had; returns its token.
+    async fn start_session(
+        &self,
+        v: &Verified,
+        attempt: &Attempt<'_>,
+        user: &UserRecord,
+        now: i64,
+    ) -> Result<String, Step> {
+        let store = &self.issuer.store;
+        let Ok(token) = random::token() else {
+            return Err(self.error_redirect(v, AuthorizeErrorCode::ServerError, "internal error"));
+        };
+        store
             .create_session(
                 SecretHash::of(&token).as_bytes(),
                 &user.id,
@@ -234,22 +321,18 @@ impl SignIn {
                 now + self.issuer.sessions.session_ttl,
             )
             .await
-        {
-            return (None, unavailable(&verified, self, e));
-        }
+            .map_err(|e| unavailable(v, self, e))?;
         // A new sign-in in this browser replaces its old session (which may be another user's).
         if let Some(old) = attempt.replacing
             && let Err(e) = store.end_session(SecretHash::of(old).as_bytes(), now).await
         {
             tracing::warn!(error = %e, "cannot end the replaced session");
         }
-        self.issuer
-            .audit
-            .record(audit(EventKind::SigninSuccess, Outcome::Success).actor(&user.id));
-        (
-            Some(token),
-            self.signed_in(&verified, &user, now, true).await,
-        )
+        self.issuer.audit.record(
+            Self::attempt_event(v, attempt, EventKind::SigninSuccess, Outcome::Success)
+                .actor(&user.id),
+        );
+        Ok(token)
     }
 
     /// `POST /consent`: the user's answer, for the signed-in session.
