@@ -9,7 +9,7 @@ use axum::http::HeaderValue;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::audit::{self, Audit, AuditEvent, EventKind, Outcome};
+use crate::audit::{self, Audit};
 use crate::clock::Clock;
 use crate::config::{Config, MasterKeySource};
 use crate::crypto::password::Hasher;
@@ -143,13 +143,11 @@ impl App {
             Arc::clone(&state.keys),
             Policy::from_config(config),
             state.issuer.clock.clone(),
+            state.issuer.audit.clone(),
         ));
         // A fixed clock belongs to its owner (a test), who runs the rotator as it moves time.
         if let Clock::System = &state.issuer.clock {
-            jobs.push(tokio::spawn(rotation_loop(
-                Arc::clone(&rotator),
-                state.issuer.audit.clone(),
-            )));
+            jobs.push(tokio::spawn(rotation_loop(Arc::clone(&rotator))));
         }
         Ok(Self {
             listener,
@@ -253,30 +251,13 @@ async fn housekeeping_loop(state: AppState, lockout_window: i64) {
 }
 
 /// Performs scheduled rotation steps; every node runs it, conditional updates keep one winner.
-async fn rotation_loop(rotator: Arc<Rotator>, audit: Audit) {
+async fn rotation_loop(rotator: Arc<Rotator>) {
     let mut ticker = tokio::time::interval(ROTATION_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match rotator.tick().await {
-            Ok(events) => {
-                for event in events {
-                    tracing::info!(?event, "signing key rotation");
-                    let detail = match &event {
-                        keys::rotation::Event::Published { kid, .. } => format!("published {kid}"),
-                        keys::rotation::Event::Activated { kid, retired } => {
-                            format!("activated {kid}, retired {retired}")
-                        }
-                        keys::rotation::Event::Removed { kid } => format!("removed {kid}"),
-                    };
-                    audit.record(
-                        AuditEvent::new(EventKind::KeyRotated, Outcome::Success)
-                            .actor("scheduler")
-                            .detail(detail),
-                    );
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "key rotation step failed; retrying"),
+        if let Err(e) = rotator.tick().await {
+            tracing::warn!(error = %e, "key rotation step failed; retrying");
         }
     }
 }

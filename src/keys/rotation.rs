@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::{Error, KeyRing};
+use crate::audit::{Audit, AuditEvent, EventKind, Outcome};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::signing_key::KeyBits;
@@ -42,27 +43,54 @@ pub enum Event {
     Removed { kid: String },
 }
 
+impl Event {
+    fn describe(&self) -> String {
+        match self {
+            Self::Published { kid, .. } => format!("published {kid}"),
+            Self::Activated { kid, retired } => format!("activated {kid}, retired {retired}"),
+            Self::Removed { kid } => format!("removed {kid}"),
+        }
+    }
+}
+
 /// Runs the schedule: one `tick` does whatever step is due at `now`, and nothing otherwise.
 pub struct Rotator {
     store: Store,
     ring: Arc<KeyRing>,
     policy: Policy,
     clock: Clock,
+    audit: Audit,
 }
 
 impl Rotator {
-    pub fn new(store: Store, ring: Arc<KeyRing>, policy: Policy, clock: Clock) -> Self {
+    pub fn new(
+        store: Store,
+        ring: Arc<KeyRing>,
+        policy: Policy,
+        clock: Clock,
+        audit: Audit,
+    ) -> Self {
         Self {
             store,
             ring,
             policy,
             clock,
+            audit,
         }
     }
 
-    /// Performs due steps, then reloads this node's key ring (cheap: known keys are reused).
+    /// Performs due steps and records each in the audit trail, then reloads this node's key
+    /// ring (cheap: known keys are reused).
     pub async fn tick(&self) -> Result<Vec<Event>, Error> {
         let events = tick(&self.store, self.ring.master(), &self.policy, &self.clock).await?;
+        for event in &events {
+            tracing::info!(?event, "signing key rotation");
+            self.audit.record(
+                AuditEvent::new(EventKind::KeyRotated, Outcome::Success)
+                    .actor("scheduler")
+                    .detail(event.describe()),
+            );
+        }
         self.ring.refresh(&self.store).await?;
         Ok(events)
     }
