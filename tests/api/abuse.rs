@@ -194,14 +194,7 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
         ],
     )
     .await;
-    let token = |address: &'static str| {
-        app.http
-            .post(app.url("/token"))
-            .header("x-forwarded-for", address)
-            .basic_auth(&app.admin.0, Some(&app.admin.1))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-    };
+    let token = |address| service_token_from(&app, address);
     for _ in 0..3 {
         assert_eq!(token("198.51.100.7").await.unwrap().status(), 200);
     }
@@ -255,14 +248,7 @@ async fn ipv6_clients_count_per_slash_64(backend: Backend) {
         ],
     )
     .await;
-    let token = |address: &'static str| {
-        app.http
-            .post(app.url("/token"))
-            .header("x-forwarded-for", address)
-            .basic_auth(&app.admin.0, Some(&app.admin.1))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-    };
+    let token = |address| service_token_from(&app, address);
     assert_eq!(token("2001:db8:1:2::1").await.unwrap().status(), 200);
     assert_eq!(token("2001:db8:1:2::2").await.unwrap().status(), 200);
     let limited = token("2001:db8:1:2:ffff:ffff:ffff:fffe").await.unwrap();
@@ -291,16 +277,20 @@ async fn ipv6_clients_count_per_slash_64(backend: Backend) {
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     let app = spawn_app_with(Backend::Sqlite, &[("CASTELLAN_RATE_LIMIT_TOKEN", "1")]).await;
-    let token = |address: &'static str| {
-        app.http
-            .post(app.url("/token"))
-            .header("x-forwarded-for", address)
-            .basic_auth(&app.admin.0, Some(&app.admin.1))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-    };
+    let token = |address| service_token_from(&app, address);
     assert_eq!(token("198.51.100.1").await.unwrap().status(), 200);
     assert_eq!(token("198.51.100.2").await.unwrap().status(), 429);
+}
+
+/// A client-credentials request for the admin client, forwarded for `address`.
+async fn service_token_from(app: &TestApp, address: &str) -> reqwest::Result<reqwest::Response> {
+    app.http
+        .post(app.url("/token"))
+        .header("x-forwarded-for", address)
+        .basic_auth(&app.admin.0, Some(&app.admin.1))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
 }
 
 fn session_cookie(jar: &Jar, app: &TestApp) -> Option<String> {
