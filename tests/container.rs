@@ -397,10 +397,19 @@ fn the_health_check_calls_an_endpoint_the_server_has() {
             Some("healthcheck"),
             "HEALTHCHECK runs {command:?}; the binary's probe is `{program} healthcheck`"
         );
-        let flag = command.iter().position(|w| w == "--path");
-        flag.and_then(|i| command.get(i + 1))
-            .cloned()
-            .unwrap_or_else(|| "/readyz".into())
+        let value = |flag: &str| {
+            let at = command.iter().position(|w| w == flag)?;
+            command.get(at + 1).cloned()
+        };
+        if let Some(addr) = value("--addr") {
+            assert_eq!(
+                addr.rsplit_once(':').map(|(_, p)| p),
+                Some(listen.port().to_string().as_str()),
+                "HEALTHCHECK asks {addr}, but the server listens on port {}",
+                listen.port()
+            );
+        }
+        value("--path").unwrap_or_else(|| "/readyz".into())
     } else {
         let installed = all(runtime, "RUN").iter().any(|i| {
             i.args.contains("apt-get install") && i.args.split_whitespace().any(|w| w == program)
