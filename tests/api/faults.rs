@@ -1,6 +1,6 @@
 //! Faults: PostgreSQL going away under a running server and coming back (503
 //! `temporarily_unavailable`, no panic, no lost write, recovery without a restart), and a graceful
-//! shutdown on SIGTERM with a request in flight.
+//! shutdown on SIGTERM with a request in flight; on SQLite, the write lock held by another process.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +13,7 @@ use castellan::audit::EventKind;
 use castellan::store::Store;
 use reqwest::cookie::CookieStore;
 use serde_json::Value;
+use sqlx::Connection;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
@@ -652,6 +653,61 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
         .unwrap();
     assert_eq!(issued_by_audit(&store, &id).await, 1);
     store.close().await;
+}
+
+/// SQLite's own kind of outage: another process (a backup, an operator's `sqlite3` shell) holds
+/// the write lock. Writers wait out `busy_timeout`, then answer 503 rather than hang or fail
+/// with a 500; tokens that need no write keep coming; once the lock is released, what failed
+/// works, because a failed attempt spent nothing.
+#[tokio::test]
+async fn a_sqlite_write_lock_held_elsewhere_answers_503_then_recovers() {
+    let app = spawn_app_with(Backend::Sqlite, &[]).await;
+    let rp = signin::setup(&app).await;
+    let admin = admin_client(&app);
+    let browser = browser();
+    let code = sign_in(&app, &rp, &browser).await;
+    let spare = text(&exchanged(&app, &rp, &code).await, "refresh_token");
+    let unused_code = code_for_signed_in(&app, &rp, &browser).await;
+    assert_eq!(client_credentials(&app, &admin).await.status(), 200);
+
+    let mut holder = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (rotation, exchange_attempt, service) = tokio::join!(
+        bounded("refresh", refresh(&app, &rp, &spare, None)),
+        bounded(
+            "code exchange",
+            exchange(&app, &rp, &unused_code, REDIRECT, VERIFIER)
+        ),
+        client_credentials(&app, &admin),
+    );
+    assert_eq!(service.status(), 200, "service tokens need no write");
+    expect_oauth_error(rotation, 503, "temporarily_unavailable").await;
+    expect_oauth_error(exchange_attempt, 503, "temporarily_unavailable").await;
+    assert!(
+        started.elapsed() < ANSWER_WITHIN,
+        "answered in {:?}",
+        started.elapsed()
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    holder.close().await.unwrap();
+    let rotated = refreshed(&app, &rp, &spare).await;
+    assert_ne!(text(&rotated, "refresh_token"), spare);
+    let exchanged_later = exchanged(&app, &rp, &unused_code).await;
+    assert!(exchanged_later["id_token"].is_string(), "{exchanged_later}");
+    // The audit writer waited the lock out: both service tokens are recorded.
+    within(
+        Duration::from_secs(5),
+        "audit rows written after the lock",
+        async || issued_by_audit(&app.store, &admin.id).await == 2,
+    )
+    .await;
 }
 
 /// Reads one HTTP/1.1 response with a `Content-Length` body: its status line and its body.
