@@ -6,9 +6,7 @@ use std::sync::Arc;
 use castellan::clock::Clock;
 use reqwest::cookie::{CookieStore, Jar};
 
-use crate::helpers::{
-    Backend, TestApp, eventually, expect_oauth_error, spawn_app_at, spawn_app_with,
-};
+use crate::helpers::{Backend, TestApp, expect_oauth_error, spawn_app_at, spawn_app_with};
 use crate::on_both_backends;
 use crate::signin::{PASSWORD, Rp, authorize_url, redirect_params, setup, submit_login};
 
@@ -130,22 +128,14 @@ async fn failed_logins_lock_the_account_for_that_address_then_release(backend: B
     assert_eq!(second.1.as_deref(), Some("4"), "{second:?}");
 
     // The audit trail saw the failures and the lock, never the password or the typed name.
-    eventually("audit rows for the lockout", async || {
-        let rows = app
-            .cli(&["audit", "tail", "--json", "--limit", "200"])
-            .await
-            .json();
-        let rows = rows.as_array().unwrap().clone();
-        let has = |event: &str| rows.iter().any(|r| r["event"] == event);
-        (has("signin.failure") && has("signin.lockout") && has("signin.success")).then_some(rows)
-    })
-    .await
-    .iter()
-    .for_each(|row| {
-        let text = row.to_string();
-        assert!(!text.contains("guess") && !text.contains("ghost"), "{text}");
-        assert!(!text.contains(PASSWORD), "{text}");
-    });
+    app.audit_rows(&["signin.failure", "signin.lockout", "signin.success"])
+        .await
+        .iter()
+        .for_each(|row| {
+            let text = row.to_string();
+            assert!(!text.contains("guess") && !text.contains("ghost"), "{text}");
+            assert!(!text.contains(PASSWORD), "{text}");
+        });
 }
 
 async fn failures_from_several_addresses_lock_the_account_everywhere(backend: Backend) {

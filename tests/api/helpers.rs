@@ -346,6 +346,28 @@ impl TestApp {
         self.run_cli(args, extra, b"").await
     }
 
+    /// The audit trail as `castellan audit tail --json` gives it, polled until `done` holds
+    /// (the recorder writes in batches).
+    pub async fn audit_until(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        eventually(what, async || {
+            let rows = self
+                .cli(&["audit", "tail", "--json", "--limit", "500"])
+                .await
+                .json();
+            let rows = rows.as_array().unwrap().clone();
+            done(&rows).then_some(rows)
+        })
+        .await
+    }
+
+    /// The audit trail, polled until it holds a row for each of `events`.
+    pub async fn audit_rows(&self, events: &[&str]) -> Vec<Value> {
+        self.audit_until("audit rows", |rows| {
+            events.iter().all(|e| rows.iter().any(|r| r["event"] == *e))
+        })
+        .await
+    }
+
     /// Runs `castellan healthcheck` with `args`, configured to listen where this server does.
     pub async fn healthcheck(&self, args: &[&str]) -> CliOutput {
         let listen = self.base.trim_start_matches("http://").to_owned();

@@ -7,11 +7,11 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::{Backend, TestApp, eventually, spawn_app_with};
+use crate::helpers::{Backend, TestApp, eventually, spawn_app_with, token_of};
 use crate::on_both_backends;
 use crate::signin::{
     CHALLENGE, PASSWORD, REDIRECT, VERIFIER, authorize_url, browser, exchange, hidden, post_form,
-    refresh, setup, sign_in, submit_login,
+    refresh, setup, sign_in, signed_in_tokens, submit_login,
 };
 
 on_both_backends!(
@@ -112,22 +112,6 @@ async fn every_response_has_a_request_id() {
     assert_ne!(id_of(&forged), "a b\tforged");
 }
 
-/// Audit rows, polled until `wanted` are all there (the recorder writes in batches).
-async fn audit_rows(app: &TestApp, wanted: &[&str]) -> Vec<Value> {
-    eventually("audit rows", async || {
-        let rows = app
-            .cli(&["audit", "tail", "--json", "--limit", "500"])
-            .await
-            .json();
-        let rows = rows.as_array().unwrap().clone();
-        wanted
-            .iter()
-            .all(|w| rows.iter().any(|r| r["event"] == *w))
-            .then_some(rows)
-    })
-    .await
-}
-
 async fn the_server_writes_an_audit_row_for_each_event(backend: Backend) {
     let app = spawn_app_with(backend, &[]).await;
     let rp = setup(&app).await;
@@ -136,11 +120,7 @@ async fn the_server_writes_an_audit_row_for_each_event(backend: Backend) {
         assert_eq!(token.status(), 200);
     }
     let code = sign_in(&app, &rp, &browser()).await;
-    let tokens: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = token_of(exchange(&app, &rp, &code, REDIRECT, VERIFIER).await).await;
     let first = tokens["refresh_token"].as_str().unwrap();
     assert_eq!(refresh(&app, &rp, first, None).await.status(), 200);
     assert_eq!(refresh(&app, &rp, first, None).await.status(), 400);
@@ -183,9 +163,8 @@ async fn the_server_writes_an_audit_row_for_each_event(backend: Backend) {
     assert!(made.success, "{made:?}");
     assert!(app.cli(&["keys", "rotate"]).await.success);
 
-    let rows = audit_rows(
-        &app,
-        &[
+    let rows = app
+        .audit_rows(&[
             "signin.success",
             "consent.granted",
             "token.issued",
@@ -194,9 +173,8 @@ async fn the_server_writes_an_audit_row_for_each_event(backend: Backend) {
             "client.created",
             "user.created",
             "key.rotated",
-        ],
-    )
-    .await;
+        ])
+        .await;
     let find = |event: &str, detail: &str| {
         rows.iter()
             .find(|r| r["event"] == event && r["detail"].as_str().unwrap_or("").contains(detail))
@@ -261,12 +239,7 @@ async fn the_admin_api_serves_the_audit_trail_to_admin_tokens_only() {
         "Bearer realm=\"castellan\""
     );
     let rp = setup(&app).await;
-    let code = sign_in(&app, &rp, &browser()).await;
-    let user: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let user = signed_in_tokens(&app, &rp, &browser()).await;
     let other = get("", Some(user["access_token"].as_str().unwrap().to_owned()))
         .await
         .unwrap();

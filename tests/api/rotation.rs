@@ -5,7 +5,7 @@ use castellan::keys::rotation::{self, Policy};
 use castellan::store::keys::KeyState;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, eventually, spawn_app_at, token_of};
+use crate::helpers::{Backend, TestApp, spawn_app_at, token_of};
 use crate::on_both_backends;
 use crate::validator::Validator;
 
@@ -161,19 +161,13 @@ async fn on_demand_rotation_publishes_first_and_revocation_is_immediate(backend:
     // Each scheduled step is in the audit trail, whoever ran the schedule.
     let activated = format!("activated {next}, retired {first}");
     let removed = format!("removed {first}");
-    eventually("audit rows for the scheduled steps", async || {
-        let rows = app
-            .cli(&["audit", "tail", "--json", "--limit", "200"])
-            .await
-            .json();
-        let scheduled: Vec<String> = rows
-            .as_array()
-            .unwrap()
+    app.audit_until("audit rows for the scheduled steps", |rows| {
+        let scheduled: Vec<&str> = rows
             .iter()
             .filter(|r| r["event"] == "key.rotated" && r["actor"] == "scheduler")
-            .map(|r| r["detail"].as_str().unwrap_or_default().to_owned())
+            .filter_map(|r| r["detail"].as_str())
             .collect();
-        (scheduled.contains(&activated) && scheduled.contains(&removed)).then_some(())
+        scheduled.contains(&activated.as_str()) && scheduled.contains(&removed.as_str())
     })
     .await;
 }

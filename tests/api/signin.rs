@@ -10,7 +10,9 @@ use castellan::store::users::NewUser;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, expect_oauth_error, key_for, spawn_app, validation};
+use crate::helpers::{
+    Backend, TestApp, expect_oauth_error, key_for, spawn_app, token_of, validation,
+};
 use crate::on_both_backends;
 
 pub(crate) const REDIRECT: &str = "https://app.example.com/callback";
@@ -231,6 +233,13 @@ pub(crate) async fn sign_in_at(
         .await
     };
     redirect_params(&done)
+}
+
+/// Signs `ada` in through `browser` and exchanges the code: the tokens, checked to be a 200
+/// `no-store` token response.
+pub(crate) async fn signed_in_tokens(app: &TestApp, rp: &Rp, browser: &reqwest::Client) -> Value {
+    let code = sign_in(app, rp, browser).await;
+    token_of(exchange(app, rp, &code, REDIRECT, VERIFIER).await).await
 }
 
 pub(crate) async fn exchange(
@@ -592,12 +601,7 @@ pub(crate) async fn refresh(
 async fn refresh_tokens_rotate_and_reuse_revokes_the_sign_in(backend: Backend) {
     let app = spawn_app(backend).await;
     let rp = setup(&app).await;
-    let code = sign_in(&app, &rp, &browser()).await;
-    let tokens: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = signed_in_tokens(&app, &rp, &browser()).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     // Rotation: a new refresh token each time; scopes may shrink, never grow.
@@ -657,12 +661,7 @@ async fn a_refresh_retry_within_the_grace_window_is_answered(backend: Backend) {
     let app =
         crate::helpers::spawn_app_with(backend, &[("CASTELLAN_REFRESH_REUSE_GRACE", "30")]).await;
     let rp = setup(&app).await;
-    let code = sign_in(&app, &rp, &browser()).await;
-    let tokens: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = signed_in_tokens(&app, &rp, &browser()).await;
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
     let refreshed = |token: String| {
         let (app, rp) = (&app, &rp);
@@ -708,12 +707,7 @@ async fn userinfo(app: &TestApp, token: Option<&str>) -> reqwest::Response {
 async fn userinfo_answers_by_scope_and_refuses_bad_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
     let rp = setup(&app).await;
-    let code = sign_in(&app, &rp, &browser()).await;
-    let tokens: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = signed_in_tokens(&app, &rp, &browser()).await;
     let access = tokens["access_token"].as_str().unwrap();
 
     let response = userinfo(&app, Some(access)).await;
@@ -813,12 +807,7 @@ async fn logout_ends_the_session_and_returns_only_to_registered_uris(backend: Ba
     let app = spawn_app(backend).await;
     let rp = setup(&app).await;
     let browser = browser();
-    let code = sign_in(&app, &rp, &browser).await;
-    let tokens: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = signed_in_tokens(&app, &rp, &browser).await;
     let id_token = tokens["id_token"].as_str().unwrap();
 
     // Signed in: the authorization endpoint answers at once.
@@ -892,12 +881,7 @@ on_both_backends!(refresh_tokens_introspect_and_revoke);
 async fn refresh_tokens_introspect_and_revoke(backend: Backend) {
     let app = spawn_app(backend).await;
     let rp = setup(&app).await;
-    let code = sign_in(&app, &rp, &browser()).await;
-    let tokens: Value = exchange(&app, &rp, &code, REDIRECT, VERIFIER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = signed_in_tokens(&app, &rp, &browser()).await;
     let token = tokens["refresh_token"].as_str().unwrap();
     let call = |path: &'static str| {
         app.http
