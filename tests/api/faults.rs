@@ -22,8 +22,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::helpers::{
-    Backend, TestApp, TestClient, expect_oauth_error, fresh_database, spawn_app_with, token_of,
-    urlencode,
+    Backend, TestApp, TestClient, bootstrap_credentials, expect_oauth_error, free_port,
+    fresh_database, spawn_app_with, token_of, urlencode,
 };
 use crate::signin::{
     self, PASSWORD, REDIRECT, Rp, VERIFIER, authorize_url, browser, exchange, hidden, param,
@@ -503,12 +503,7 @@ async fn unavailable(what: &str, response: impl Future<Output = reqwest::Respons
 async fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("castellan.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{}", free_port());
     let mut command = Command::new(env!("CARGO_BIN_EXE_castellan"));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("CASTELLAN_") {
@@ -546,19 +541,7 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
     });
     // The bootstrap admin's credentials are printed once, on stdout.
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut id, mut secret) = (String::new(), String::new());
-    while id.is_empty() || secret.is_empty() {
-        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
-            .await
-            .expect("the server starts within 30 s")
-            .unwrap()
-            .expect("the bootstrap credentials on stdout");
-        if let Some(value) = line.trim().strip_prefix("client_id:") {
-            id = value.trim().to_owned();
-        } else if let Some(value) = line.trim().strip_prefix("client_secret:") {
-            secret = value.trim().to_owned();
-        }
-    }
+    let (id, secret) = bootstrap_credentials(&mut stdout).await;
 
     // The listener is bound before the credentials are printed. A first request shows the
     // connection is being served; then the second one's head and half its body, and SIGTERM

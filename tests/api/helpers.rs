@@ -503,6 +503,36 @@ impl CliOutput {
     }
 }
 
+/// A port free on 127.0.0.1 right now, for a real `castellan serve` to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The bootstrap admin client's id and secret, which `castellan serve` prints once on stdout
+/// on first start; fails unless both come within 30 s.
+pub async fn bootstrap_credentials(
+    stdout: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) -> (String, String) {
+    let (mut id, mut secret) = (String::new(), String::new());
+    while id.is_empty() || secret.is_empty() {
+        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+            .await
+            .expect("the server starts within 30 s")
+            .unwrap()
+            .expect("the bootstrap credentials on stdout");
+        if let Some(value) = line.trim().strip_prefix("client_id:") {
+            id = value.trim().to_owned();
+        } else if let Some(value) = line.trim().strip_prefix("client_secret:") {
+            secret = value.trim().to_owned();
+        }
+    }
+    (id, secret)
+}
+
 /// Polls `attempt` every 150 ms until it yields a value; fails after 5 seconds.
 pub async fn eventually<T>(what: &str, mut attempt: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -12,7 +12,7 @@ use castellan::store::keys::KeyState;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-use crate::helpers::{Backend, fresh_database};
+use crate::helpers::{Backend, free_port, fresh_database};
 use crate::validator::Validator;
 
 const API: &str = "https://inventory.example.com";
@@ -25,11 +25,7 @@ struct Node {
 
 impl Node {
     async fn start(env: &[(String, String)], dir: &std::path::Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_castellan"))
             .arg("serve")
             .envs(env.iter().cloned())

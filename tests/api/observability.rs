@@ -7,7 +7,9 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::{Backend, TestApp, eventually, spawn_app_with, token_of};
+use crate::helpers::{
+    Backend, TestApp, bootstrap_credentials, eventually, free_port, spawn_app_with, token_of,
+};
 use crate::on_both_backends;
 use crate::signin::{
     CHALLENGE, PASSWORD, REDIRECT, VERIFIER, authorize_url, browser, exchange, hidden, post_form,
@@ -265,11 +267,7 @@ async fn logs_are_json_with_request_ids_and_no_secrets() {
         ("CASTELLAN_LOG_FORMAT", "json".to_owned()),
         ("RUST_LOG", "debug".to_owned()),
     ];
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let log_path = dir.path().join("server.log");
     let mut server = Command::new(env!("CARGO_BIN_EXE_castellan"))
         .arg("serve")
@@ -282,17 +280,7 @@ async fn logs_are_json_with_request_ids_and_no_secrets() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
-    let mut admin = (String::new(), String::new());
-    while let Some(line) = stdout.next_line().await.unwrap() {
-        if let Some(id) = line.trim().strip_prefix("client_id:") {
-            admin.0 = id.trim().to_owned();
-        }
-        if let Some(secret) = line.trim().strip_prefix("client_secret:") {
-            admin.1 = secret.trim().to_owned();
-            break;
-        }
-    }
-    assert!(!admin.1.is_empty(), "no bootstrap credentials printed");
+    let admin = bootstrap_credentials(&mut stdout).await;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let cli = async |args: &[&str], input: &[u8]| {
