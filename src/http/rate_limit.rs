@@ -119,8 +119,8 @@ pub async fn enforce(State(state): State<Guard>, request: Request, next: Next) -
             "Too many attempts from your network. Wait a minute and try again.",
         ),
     };
-    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }

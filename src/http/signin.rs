@@ -210,9 +210,9 @@ fn render(
                 && response.status() == StatusCode::OK
             {
                 *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-                if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             response
         }
