@@ -1,4 +1,4 @@
-//! Access-token verification (`crypto::jwt::verify_access_token`, and `id_token_hint_audience`)
+//! Access-token verification (`crypto::jwt::verify_access_token`, and `id_token_hint`)
 //! against one key made at start-up. Anything not signed by that key is rejected without a
 //! panic; a token it signed is accepted only within its lifetime, for our issuer, and not once
 //! a single character has changed.
@@ -137,7 +137,7 @@ fn refuses(token: &str, now: i64) {
         "accepted a token we did not sign: {token}"
     );
     assert!(
-        jwt::id_token_hint_audience(token, &f.keys, ISSUER).is_none(),
+        jwt::id_token_hint(token, &f.keys, ISSUER).is_none(),
         "accepted an id_token_hint we did not sign: {token}"
     );
 }

@@ -113,13 +113,13 @@ pub fn verify_access_token(
     Ok(claims)
 }
 
-/// The audience (client id) of an ID token we issued, for `id_token_hint` at logout: signature
-/// and issuer are checked, expiry is not (OIDC RP-Initiated Logout §2 allows expired hints).
-pub fn id_token_hint_audience(
+/// The claims of an ID token we issued, for `id_token_hint` at logout: signature and issuer
+/// are checked, expiry is not (OIDC RP-Initiated Logout §2 allows expired hints).
+pub fn id_token_hint(
     token: &str,
     keys: &HashMap<String, DecodingKey>,
     issuer: &str,
-) -> Option<String> {
+) -> Option<Map<String, Value>> {
     if token.len() > MAX_TOKEN_LEN {
         return None;
     }
@@ -139,7 +139,8 @@ pub fn id_token_hint_audience(
     if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
         return None;
     }
-    claims.get("aud").and_then(Value::as_str).map(str::to_owned)
+    claims.get("aud").and_then(Value::as_str)?;
+    Some(claims)
 }
 
 #[cfg(test)]

@@ -30,6 +30,21 @@ pub fn token() -> Result<String, CryptoError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// An opaque value derived from another under a random salt (HMAC-SHA-256, base64url), so the
+/// same pair always gives the same value: a refresh token's successor, a session's CSRF token.
+/// Without the salt (or the value) nothing can be derived.
+pub fn derived_token(salt: &[u8], from: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, salt);
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&key, from.as_bytes()))
+}
+
+/// 32 random bytes, for salts.
+pub fn salt() -> Result<Vec<u8>, CryptoError> {
+    let mut bytes = vec![0u8; 32];
+    fill(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// 128 random bits as 32 lowercase hex digits: public identifiers such as client ids.
 ///
 /// Hex, not base64url: an id starting with `-` would read as an option on a command line.

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::{Issuer, Subject, internal};
+use super::{Issuer, Subject, TokenId, internal};
 use crate::audit::{EventKind, Outcome};
 use crate::crypto::jwt::{self, JwtType};
 use crate::crypto::{SecretHash, pkce, random};
@@ -60,17 +60,19 @@ impl Issuer {
             None => None,
         };
         let refresh_token = random::token().map_err(internal)?;
+        let salt = random::salt().map_err(internal)?;
+        let id = TokenId::new(now, self.access_ttl(client))?;
         let mut checked = Err(invalid_grant("the code is unknown or expired"));
         let redemption = self
             .store
-            .redeem_code(hash.as_bytes(), now, |grant| {
+            .redeem_code(hash.as_bytes(), now, &id.issued_to(client), |grant| {
                 checked = check(client, grant, redirect_uri, &verifier);
                 let usable = checked.is_ok()
                     && user
                         .as_ref()
                         .is_some_and(|u| u.id == grant.user_row && u.disabled_at.is_none());
                 (usable && self.offline(client, &grant.scope))
-                    .then(|| self.refresh_record(client, grant, &refresh_token, now))
+                    .then(|| self.refresh_record(client, grant, &refresh_token, salt, now))
             })
             .await
             .map_err(unavailable)?;
@@ -92,7 +94,7 @@ impl Issuer {
             .filter(|u| u.id == grant.user_row && u.disabled_at.is_none())
             .ok_or_else(|| invalid_grant("the user can no longer sign in"))?;
         let refresh_token = self.offline(client, &grant.scope).then_some(refresh_token);
-        let tokens = self.user_tokens(client, &user, &grant, now, refresh_token)?;
+        let tokens = self.user_tokens(client, &user, &grant, &id, refresh_token)?;
         self.audit.record(
             self.user_event(EventKind::TokenIssued, Outcome::Success, client, address)
                 .actor(&user.id)
@@ -138,21 +140,29 @@ impl Issuer {
             ));
         }
         let now = self.clock.now();
-        let successor = random::token().map_err(internal)?;
-        let successor_hash = SecretHash::of(&successor).as_bytes().to_vec();
+        let random_successor = random::token().map_err(internal)?;
+        let salt = random::salt().map_err(internal)?;
+        let id = TokenId::new(now, self.access_ttl(client))?;
         let spent = SecretHash::of(token);
         // Checked inside the rotation: a refused request leaves the presented token usable.
         let acceptable =
             |g: &RefreshGrant| g.client_row == client.id && narrowed(g, asked.as_ref()).is_ok();
+        // Derived, so a retry inside the grace window is given the same successor again.
+        let mut successor = random_successor;
         let rotation = self
             .store
             .rotate_refresh(
                 spent.as_bytes(),
+                &id.issued_to(client),
                 |g| {
+                    if let Some(grant_salt) = &g.successor_salt {
+                        successor = random::derived_token(grant_salt, token);
+                    }
                     acceptable(g).then(|| NewRefresh {
-                        hash: successor_hash,
+                        hash: SecretHash::of(&successor).as_bytes().to_vec(),
                         grant: g.clone(),
                         idle_expires_at: now + self.sessions.refresh_idle_ttl,
+                        salt,
                     })
                 },
                 self.sessions.refresh_reuse_grace,
@@ -199,9 +209,8 @@ impl Issuer {
             permissions: &user.permissions,
             tenant: &user.tenant,
         };
-        let ttl = self.access_ttl(client);
         let scope = scope.to_string();
-        let access_token = self.access_token(client, &subject, &grant.audience, &scope, ttl)?;
+        let access_token = self.access_token(client, &subject, &grant.audience, &scope, &id)?;
         self.audit.record(
             self.user_event(EventKind::TokenIssued, Outcome::Success, client, address)
                 .actor(&user.id)
@@ -210,7 +219,7 @@ impl Issuer {
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: ttl,
+            expires_in: id.exp - id.iat,
             scope,
             id_token: None,
             refresh_token: Some(successor),
@@ -223,7 +232,7 @@ impl Issuer {
         client: &ClientRecord,
         user: &UserRecord,
         grant: &CodeGrant,
-        now: i64,
+        id: &TokenId,
         refresh_token: Option<String>,
     ) -> Result<TokenResponse, OAuthError> {
         let subject = Subject {
@@ -232,25 +241,23 @@ impl Issuer {
             permissions: &user.permissions,
             tenant: &user.tenant,
         };
-        let ttl = self.access_ttl(client);
         let access_token =
-            self.access_token(client, &subject, &grant.audience, &grant.scope, ttl)?;
+            self.access_token(client, &subject, &grant.audience, &grant.scope, id)?;
         let scopes: Vec<&str> = grant.scope.split(' ').collect();
         let id_token = match scopes.contains(&"openid") {
-            true => Some(self.id_token(client, user, grant, &access_token, &scopes, now, ttl)?),
+            true => Some(self.id_token(client, user, grant, &access_token, &scopes, id)?),
             false => None,
         };
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: ttl,
+            expires_in: id.exp - id.iat,
             scope: grant.scope.clone(),
             id_token,
             refresh_token,
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn id_token(
         &self,
         client: &ClientRecord,
@@ -258,8 +265,7 @@ impl Issuer {
         grant: &CodeGrant,
         access_token: &str,
         scopes: &[&str],
-        now: i64,
-        ttl: i64,
+        id: &TokenId,
     ) -> Result<String, OAuthError> {
         let at_hash = jwt::at_hash(access_token);
         let profile = scopes.contains(&"profile");
@@ -267,8 +273,8 @@ impl Issuer {
             iss: &self.issuer,
             sub: &user.id,
             aud: client.client_id.as_str(),
-            exp: now + ttl,
-            iat: now,
+            exp: id.exp,
+            iat: id.iat,
             auth_time: grant.auth_time,
             nonce: grant.nonce.as_deref(),
             at_hash: &at_hash,
@@ -278,6 +284,7 @@ impl Issuer {
             email: user.email.as_deref().filter(|_| scopes.contains(&"email")),
             roles: &user.roles,
             tenant_id: &user.tenant,
+            sid: grant.sid.as_deref(),
         };
         let keys = self.keys.current();
         jwt::sign(&keys.active, JwtType::IdToken, &claims).map_err(internal)
@@ -289,6 +296,7 @@ impl Issuer {
         client: &ClientRecord,
         grant: &CodeGrant,
         token: &str,
+        salt: Vec<u8>,
         now: i64,
     ) -> NewRefresh {
         NewRefresh {
@@ -301,8 +309,10 @@ impl Issuer {
                 audience: grant.audience.clone(),
                 auth_time: grant.auth_time,
                 expires_at: now + self.sessions.refresh_absolute_ttl,
+                successor_salt: None,
             },
             idle_expires_at: now + self.sessions.refresh_idle_ttl,
+            salt,
         }
     }
 }
@@ -317,10 +327,19 @@ fn check(
     if grant.client_row != client.id {
         return Err(invalid_grant("the code was issued to another client"));
     }
-    if redirect_uri != Some(grant.redirect_uri.as_str()) {
-        return Err(invalid_grant(
-            "redirect_uri must be sent and equal the one of the authorization request",
-        ));
+    // RFC 6749 §4.1.3: required when the authorization request named one, and always equal.
+    match redirect_uri {
+        None if grant.redirect_uri_given => {
+            return Err(invalid_grant(
+                "redirect_uri must be sent, as it was in the authorization request",
+            ));
+        }
+        Some(sent) if sent != grant.redirect_uri => {
+            return Err(invalid_grant(
+                "redirect_uri must equal the one of the authorization request",
+            ));
+        }
+        _ => {}
     }
     let challenge = CodeChallenge::parse(&grant.code_challenge, Some("S256"))
         .map_err(|_| invalid_grant("the code is unusable"))?;

@@ -33,6 +33,34 @@ struct Subject<'a> {
     tenant: &'a str,
 }
 
+/// An access token's identity and lifetime, chosen before it is signed so that a user's grant
+/// can record it (and revoke it with the grant).
+struct TokenId {
+    jti: String,
+    iat: i64,
+    exp: i64,
+}
+
+impl TokenId {
+    fn new(now: i64, ttl: i64) -> Result<Self, OAuthError> {
+        Ok(Self {
+            jti: crate::crypto::random::uuid_v4()
+                .map_err(internal)?
+                .to_string(),
+            iat: now,
+            exp: now + ttl,
+        })
+    }
+
+    fn issued_to(&self, client: &ClientRecord) -> crate::store::grants::IssuedAccess {
+        crate::store::grants::IssuedAccess {
+            jti: self.jti.clone(),
+            client_id: client.client_id.as_str().to_owned(),
+            expires_at: self.exp,
+        }
+    }
+}
+
 pub struct Issuer {
     pub issuer: String,
     pub default_ttl: i64,
@@ -112,8 +140,9 @@ impl Issuer {
                 };
                 let scope = decision.scope.to_string();
                 let ttl = self.access_ttl(client);
+                let id = TokenId::new(self.clock.now(), ttl)?;
                 let access_token =
-                    self.access_token(client, &subject, &decision.audience, &scope, ttl)?;
+                    self.access_token(client, &subject, &decision.audience, &scope, &id)?;
                 Ok(TokenResponse {
                     access_token,
                     token_type: "Bearer",
@@ -208,20 +237,16 @@ impl Issuer {
         subject: &Subject<'_>,
         audience: &str,
         scope: &str,
-        ttl: i64,
+        id: &TokenId,
     ) -> Result<String, OAuthError> {
-        let now = self.clock.now();
-        let jti = crate::crypto::random::uuid_v4()
-            .map_err(internal)?
-            .to_string();
         let claims = AccessTokenClaims {
             iss: &self.issuer,
             sub: subject.sub,
             aud: audience,
-            exp: now + ttl,
-            iat: now,
-            nbf: now,
-            jti: &jti,
+            exp: id.exp,
+            iat: id.iat,
+            nbf: id.iat,
+            jti: &id.jti,
             client_id: client.client_id.as_str(),
             scope,
             roles: subject.roles,

@@ -71,6 +71,72 @@ impl fmt::Display for AuthorizeError {
     }
 }
 
+/// How the authorization response reaches the client (OAuth 2.0 Multiple Response Type Encoding
+/// Practices §2.1, OAuth 2.0 Form Post Response Mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Parameters in the redirect URI's query (the default for `code`).
+    #[default]
+    Query,
+    /// An auto-submitting HTML form that POSTs the parameters to the redirect URI.
+    FormPost,
+}
+
+impl ResponseMode {
+    pub const SUPPORTED: &[&str] = &["query", "form_post"];
+
+    /// Read before anything else, so that every later error is answered the way the client asked.
+    pub fn of(params: &FormParams) -> Result<Self, AuthorizeError> {
+        match params.get("response_mode") {
+            None | Some("query") => Ok(Self::Query),
+            Some("form_post") => Ok(Self::FormPost),
+            Some(other) => Err(AuthorizeError::invalid(format!(
+                "response_mode {:?} is not supported; use query or form_post",
+                truncated(other, 32)
+            ))),
+        }
+    }
+}
+
+/// An answer for the client's verified redirect URI: a code or an error, with `state` and `iss`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizeResponse {
+    pub redirect_uri: String,
+    pub mode: ResponseMode,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl AuthorizeResponse {
+    /// The redirect URI with the parameters appended to its query.
+    pub fn location(&self) -> String {
+        let pairs: Vec<(&str, &str)> = self.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        with_query(&self.redirect_uri, &pairs)
+    }
+}
+
+/// Everything but RFC 3986's unreserved characters is percent-encoded in query values.
+const UNRESERVED_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Appends form-encoded pairs to a URI that may already have a query.
+pub fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let encoded: String = pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                percent_encoding::utf8_percent_encode(v, UNRESERVED_KEPT)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let joiner = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{joiner}{encoded}")
+}
+
 /// Longest `state`, `nonce` or hint accepted; clients need far less.
 pub const MAX_OPAQUE_LEN: usize = 1024;
 
@@ -120,6 +186,7 @@ pub struct AuthorizeRequest {
     pub login_hint: Option<String>,
     pub id_token_hint: Option<String>,
     pub resource: Option<ApiIdentifier>,
+    pub response_mode: ResponseMode,
 }
 
 impl AuthorizeRequest {
@@ -183,6 +250,7 @@ impl AuthorizeRequest {
             login_hint: opaque(params, "login_hint")?,
             id_token_hint: params.get("id_token_hint").map(str::to_owned),
             resource,
+            response_mode: ResponseMode::of(params)?,
         })
     }
 }
@@ -291,6 +359,8 @@ mod tests {
             (format!("{GOOD}&prompt=select_account"), E::InvalidRequest),
             (format!("{GOOD}&max_age=-1"), E::InvalidRequest),
             (format!("{GOOD}&max_age=soon"), E::InvalidRequest),
+            (format!("{GOOD}&response_mode=fragment"), E::InvalidRequest),
+            (format!("{GOOD}&response_mode=jwt"), E::InvalidRequest),
             (
                 GOOD.replace("scope=openid+profile", "scope=open%22id"),
                 E::InvalidScope,
@@ -306,6 +376,28 @@ mod tests {
         for (query, code) in cases {
             assert_eq!(parse(&query).unwrap_err().code, code, "{query:.120}");
         }
+    }
+
+    #[test]
+    fn response_modes_are_query_and_form_post() {
+        assert_eq!(parse(GOOD).unwrap().response_mode, ResponseMode::Query);
+        let asked =
+            |mode: &str| parse(&format!("{GOOD}&response_mode={mode}")).map(|r| r.response_mode);
+        assert_eq!(asked("query"), Ok(ResponseMode::Query));
+        assert_eq!(asked("form_post"), Ok(ResponseMode::FormPost));
+    }
+
+    #[test]
+    fn responses_append_to_an_existing_query() {
+        let response = AuthorizeResponse {
+            redirect_uri: "https://app.example.com/cb?x=1".into(),
+            mode: ResponseMode::Query,
+            params: vec![("code", "a b&c".into()), ("state", "é".into())],
+        };
+        assert_eq!(
+            response.location(),
+            "https://app.example.com/cb?x=1&code=a%20b%26c&state=%C3%A9"
+        );
     }
 
     #[test]

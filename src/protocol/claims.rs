@@ -42,6 +42,10 @@ pub struct IdTokenClaims<'a> {
     pub email: Option<&'a str>,
     pub roles: &'a [String],
     pub tenant_id: &'a str,
+    /// The session that approved the sign-in (OIDC Front-Channel Logout §3), which
+    /// `id_token_hint` at logout is checked against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'a str>,
 }
 
 /// The successful token response (RFC 6749 §5.1).

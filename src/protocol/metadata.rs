@@ -3,6 +3,8 @@
 use serde::Serialize;
 
 const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
+/// Public clients may revoke their own tokens (RFC 7009 §2.1), presenting only `client_id`.
+const REVOCATION_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
 
 /// What Castellan supports today, and nothing more: clients decide what to try from this.
 #[derive(Debug, Serialize)]
@@ -42,7 +44,7 @@ impl ServerMetadata {
             jwks_uri: format!("{base}/jwks.json"),
             revocation_endpoint: format!("{base}/revoke"),
             introspection_endpoint: format!("{base}/introspect"),
-            revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+            revocation_endpoint_auth_methods_supported: REVOCATION_AUTH_METHODS,
             introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
             grant_types_supported: &["client_credentials", "authorization_code", "refresh_token"],
             token_endpoint_auth_methods_supported: &[
@@ -51,7 +53,7 @@ impl ServerMetadata {
                 "none",
             ],
             response_types_supported: &["code"],
-            response_modes_supported: &["query"],
+            response_modes_supported: crate::protocol::authorize::ResponseMode::SUPPORTED,
             code_challenge_methods_supported: &["S256"],
             scopes_supported: &["openid", "profile", "email", "offline_access"],
             claims_supported: &[

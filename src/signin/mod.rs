@@ -2,7 +2,10 @@
 //! apart from HTTP. Handlers turn a [`Step`] into a page or a redirect.
 
 pub mod lockout;
+mod logout;
 pub mod scopes;
+
+pub use logout::Logout;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -13,14 +16,22 @@ use crate::crypto::password::{self, Hasher};
 use crate::crypto::{SecretHash, random};
 use crate::issuer::Issuer;
 use crate::protocol::GrantType;
-use crate::protocol::authorize::{Addressee, AuthorizeError, AuthorizeErrorCode, AuthorizeRequest};
+use crate::protocol::authorize::{
+    Addressee, AuthorizeError, AuthorizeErrorCode, AuthorizeRequest, AuthorizeResponse,
+    ResponseMode,
+};
 use crate::protocol::form::FormParams;
 use crate::store::clients::ClientRecord;
 use crate::store::grants::CodeGrant;
+use crate::store::sessions::{NewSession, Session};
 use crate::store::users::UserRecord;
 
 /// Authorization codes live 60 seconds (DESIGN.md).
 pub const CODE_TTL: i64 = 60;
+
+/// How long after a sign-in its consent page still counts as part of it, under `prompt=login`
+/// or `max_age`.
+const FRESH_SIGNIN_TTL: i64 = 600;
 
 /// What to show or where to send the browser next.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,8 +40,8 @@ pub enum Step {
     ErrorPage(String),
     /// The store is down before the client could be verified: try again shortly (503).
     Unavailable,
-    /// Back to the client with a code or an error (RFC 6749 §4.1.2).
-    Redirect(String),
+    /// Back to the client with a code or an error (RFC 6749 §4.1.2), as it asked.
+    Respond(AuthorizeResponse),
     Login {
         client_name: String,
         username: String,
@@ -49,6 +60,9 @@ pub enum Step {
 struct Verified {
     client: Arc<ClientRecord>,
     redirect_uri: String,
+    /// Whether the request named its redirect URI (then the token request must too).
+    redirect_uri_given: bool,
+    mode: ResponseMode,
     request: AuthorizeRequest,
     audience: String,
 }
@@ -60,6 +74,8 @@ pub struct Attempt<'a> {
     pub address: IpAddr,
     /// The browser's current session, which a new sign-in replaces.
     pub replacing: Option<&'a str>,
+    /// The authorization request as carried by the form, which this sign-in is made for.
+    pub request: &'a str,
 }
 
 pub struct SignIn {
@@ -115,7 +131,7 @@ impl SignIn {
             Err(step) => return step,
         };
         match user {
-            Some((user, auth_time)) => self.signed_in(&verified, &user, auth_time, false).await,
+            Some((user, session)) => self.signed_in(&verified, &user, &session).await,
             None if verified.request.prompt.none => self.error_redirect(
                 &verified,
                 AuthorizeErrorCode::LoginRequired,
@@ -166,9 +182,9 @@ impl SignIn {
                 .await;
         }
         match self.start_session(&verified, &attempt, &user, now).await {
-            Ok(token) => (
+            Ok((token, session)) => (
                 Some(token),
-                self.signed_in(&verified, &user, now, true).await,
+                self.signed_in(&verified, &user, &session).await,
             ),
             Err(step) => (None, step),
         }
@@ -308,18 +324,28 @@ impl SignIn {
         attempt: &Attempt<'_>,
         user: &UserRecord,
         now: i64,
-    ) -> Result<String, Step> {
+    ) -> Result<(String, Session), Step> {
         let store = &self.issuer.store;
-        let Ok(token) = random::token() else {
+        let (Ok(token), Ok(sid)) = (random::token(), random::short_id()) else {
             return Err(self.error_redirect(v, AuthorizeErrorCode::ServerError, "internal error"));
         };
+        let request_hash = SecretHash::of(attempt.request);
+        let session = Session {
+            user_row: user.id.clone(),
+            auth_time: now,
+            expires_at: now + self.issuer.sessions.session_ttl,
+            sid: Some(sid),
+            login_request_hash: Some(request_hash.as_bytes().to_vec()),
+        };
+        let id_hash = SecretHash::of(&token);
+        let new = NewSession {
+            id_hash: id_hash.as_bytes(),
+            sid: session.sid.as_deref().unwrap_or_default(),
+            user_row: &user.id,
+            login_request_hash: request_hash.as_bytes(),
+        };
         store
-            .create_session(
-                SecretHash::of(&token).as_bytes(),
-                &user.id,
-                now,
-                now + self.issuer.sessions.session_ttl,
-            )
+            .create_session(&new, now, session.expires_at)
             .await
             .map_err(|e| unavailable(v, self, e))?;
         // A new sign-in in this browser replaces its old session (which may be another user's).
@@ -332,17 +358,28 @@ impl SignIn {
             Self::attempt_event(v, attempt, EventKind::SigninSuccess, Outcome::Success)
                 .actor(&user.id),
         );
-        Ok(token)
+        Ok((token, session))
     }
 
-    /// `POST /consent`: the user's answer, for the signed-in session.
-    pub async fn consent(&self, params: &FormParams, session: Option<&str>, allow: bool) -> Step {
+    /// `POST /consent`: the user's answer, for the signed-in session. `request` is the
+    /// authorization request as the form carried it: a sign-in made for this very request
+    /// satisfies its `prompt=login` or `max_age`.
+    pub async fn consent(
+        &self,
+        params: &FormParams,
+        request: &str,
+        session: Option<&str>,
+        allow: bool,
+    ) -> Step {
         let verified = match self.verify(params).await {
             Ok(v) => v,
             Err(step) => return step,
         };
         let now = self.issuer.clock.now();
-        let Ok(Some((user, auth_time))) = self.session_user(session, &verified, now).await else {
+        let found = self
+            .session_for(session, &verified, now, Some(request))
+            .await;
+        let Ok(Some((user, session))) = found else {
             return Step::Login {
                 client_name: verified.client.name.clone(),
                 username: String::new(),
@@ -371,64 +408,28 @@ impl SignIn {
                 "the user denied the request",
             );
         }
-        let scopes: Vec<&str> = verified.request.scope.iter().map(|s| s.as_str()).collect();
+        let items = consent_items(&verified);
         if let Err(e) = self
             .issuer
             .store
-            .record_consent(&user.id, &verified.client.id, &scopes, now)
+            .record_consent(
+                &user.id,
+                &verified.client.id,
+                &verified.audience,
+                &items,
+                now,
+            )
             .await
         {
             return unavailable(&verified, self, e);
         }
-        self.issuer.audit.record(
-            event(EventKind::ConsentGranted).detail(format!("scope {}", verified.request.scope)),
-        );
-        self.issue_code(&verified, &user, auth_time).await
-    }
-
-    /// RP-initiated logout: ends the session, then says where to send the browser — only to a
-    /// post-logout URI registered by the client named by `client_id` or `id_token_hint`. A
-    /// session that cannot be ended is an error: the browser must keep its cookie to retry.
-    pub async fn logout(
-        &self,
-        params: &FormParams,
-        session: Option<&str>,
-    ) -> Result<Option<String>, crate::store::Error> {
-        let now = self.issuer.clock.now();
-        if let Some(token) = session {
-            self.issuer
-                .store
-                .end_session(SecretHash::of(token).as_bytes(), now)
-                .await?;
-        }
-        Ok(self.post_logout_target(params).await)
-    }
-
-    async fn post_logout_target(&self, params: &FormParams) -> Option<String> {
-        let target = params.get("post_logout_redirect_uri")?;
-        let keys = self.issuer.keys.current();
-        let hinted = params.get("id_token_hint").and_then(|t| {
-            crate::crypto::jwt::id_token_hint_audience(t, &keys.verifiers, &self.issuer.issuer)
-        });
-        let client_id = match (params.get("client_id"), hinted.as_deref()) {
-            (Some(id), Some(hint)) if id != hint => return None,
-            (Some(id), _) => id.to_owned(),
-            (None, Some(hint)) => hint.to_owned(),
-            (None, None) => return None,
-        };
-        let client_id = crate::protocol::ClientId::parse(&client_id).ok()?;
-        let client = self.issuer.clients.get(&client_id).await.ok()??;
-        if !client
-            .post_logout_redirect_uris
-            .iter()
-            .any(|u| u.as_str() == target)
-        {
-            return None;
-        }
-        Some(match params.get("state") {
-            Some(state) => with_query(target, &[("state", state)]),
-            None => target.to_owned(),
-        })
+        self.issuer
+            .audit
+            .record(event(EventKind::ConsentGranted).detail(format!(
+                "audience {} scope {}",
+                verified.audience, verified.request.scope
+            )));
+        self.issue_code(&verified, &user, &session).await
     }
 
     /// Client, redirect URI, then the rest of the request.
@@ -446,6 +447,16 @@ impl SignIn {
                 return Err(Step::Unavailable);
             }
         };
+        // OIDC Core §3.1.2.1: an OpenID request names its redirect URI, even with one registered.
+        let openid = params
+            .get("scope")
+            .is_some_and(|s| s.split(' ').any(|s| s == "openid"));
+        if openid && who.redirect_uri.is_none() {
+            return Err(Step::ErrorPage(
+                "The application did not say where to send you back (redirect_uri is missing)."
+                    .into(),
+            ));
+        }
         let redirect_uri = match (&who.redirect_uri, client.redirect_uris.as_slice()) {
             (Some(asked), registered)
                 if registered.iter().any(|r| r.matches(asked, client.public)) =>
@@ -460,8 +471,12 @@ impl SignIn {
             }
         };
         let state = AuthorizeRequest::state_of(params);
-        let redirect =
-            |e: AuthorizeError| Step::Redirect(self.error_url(&redirect_uri, &e, state.as_deref()));
+        let mode = ResponseMode::of(params);
+        let redirect = |e: AuthorizeError| {
+            let mode = mode.clone().unwrap_or_default();
+            Step::Respond(self.error_response(&redirect_uri, mode, &e, state.as_deref()))
+        };
+        let mode = mode.clone().map_err(redirect)?;
         if !client.grant_types.contains(&GrantType::AuthorizationCode) {
             return Err(redirect(AuthorizeError {
                 code: AuthorizeErrorCode::UnauthorizedClient,
@@ -469,17 +484,18 @@ impl SignIn {
             }));
         }
         let request = AuthorizeRequest::parse(params).map_err(redirect)?;
-        let userinfo = format!("{}/userinfo", self.issuer.issuer.trim_end_matches('/'));
         let audience = scopes::audience(
             &client,
             &request.scope,
             request.resource.as_ref(),
-            &userinfo,
+            &self.userinfo_url(),
         )
         .map_err(redirect)?;
         Ok(Verified {
             client,
             redirect_uri,
+            redirect_uri_given: who.redirect_uri.is_some(),
+            mode,
             request,
             audience,
         })
@@ -491,7 +507,19 @@ impl SignIn {
         session: Option<&str>,
         v: &Verified,
         now: i64,
-    ) -> Result<Option<(UserRecord, i64)>, Step> {
+    ) -> Result<Option<(UserRecord, Session)>, Step> {
+        self.session_for(session, v, now, None).await
+    }
+
+    /// As [`Self::session_user`]; a session signed in for `request` within the last minutes
+    /// counts as fresh whatever `prompt=login` or `max_age` say (it is the sign-in they asked for).
+    async fn session_for(
+        &self,
+        session: Option<&str>,
+        v: &Verified,
+        now: i64,
+        request: Option<&str>,
+    ) -> Result<Option<(UserRecord, Session)>, Step> {
         let Some(token) = session else {
             return Ok(None);
         };
@@ -503,11 +531,15 @@ impl SignIn {
         let Some(session) = found else {
             return Ok(None);
         };
-        if v.request.prompt.login
+        let signed_in_for_this = request.is_some_and(|r| {
+            session.login_request_hash.as_deref() == Some(SecretHash::of(r).as_bytes())
+                && now - session.auth_time <= FRESH_SIGNIN_TTL
+        });
+        let stale = v.request.prompt.login
             || v.request
                 .max_age
-                .is_some_and(|max| now - session.auth_time > max)
-        {
+                .is_some_and(|max| now - session.auth_time > max);
+        if stale && !signed_in_for_this {
             return Ok(None);
         }
         let user = store
@@ -516,20 +548,15 @@ impl SignIn {
             .map_err(|e| unavailable(v, self, e))?;
         Ok(user
             .filter(|u| u.tenant == v.client.tenant.as_str() && u.disabled_at.is_none())
-            .map(|u| (u, session.auth_time)))
+            .map(|u| (u, session)))
     }
 
-    /// Consent if needed, else a code. `fresh` is a sign-in that just happened.
-    async fn signed_in(
-        &self,
-        v: &Verified,
-        user: &UserRecord,
-        auth_time: i64,
-        fresh: bool,
-    ) -> Step {
+    /// Consent if needed, else a code. Consent covers the audience and every scope: an empty
+    /// scope set still hands the client a token that speaks for the user.
+    async fn signed_in(&self, v: &Verified, user: &UserRecord, session: &Session) -> Step {
         let needs_consent = if v.client.skip_consent {
             false
-        } else if v.request.prompt.consent && !fresh {
+        } else if v.request.prompt.consent {
             true
         } else {
             match self
@@ -538,20 +565,19 @@ impl SignIn {
                 .consented_scopes(
                     &user.id,
                     &v.client.id,
+                    &v.audience,
                     self.issuer.clock.now() - self.issuer.sessions.consent_ttl,
                 )
                 .await
             {
-                Ok(granted) => v
-                    .request
-                    .scope
+                Ok(granted) => consent_items(v)
                     .iter()
-                    .any(|s| !granted.iter().any(|g| g == s.as_str())),
+                    .any(|item| !granted.iter().any(|g| g == item)),
                 Err(e) => return unavailable(v, self, e),
             }
         };
         if !needs_consent {
-            return self.issue_code(v, user, auth_time).await;
+            return self.issue_code(v, user, session).await;
         }
         if v.request.prompt.none {
             return self.error_redirect(
@@ -560,10 +586,12 @@ impl SignIn {
                 "the user has not consented",
             );
         }
+        let userinfo = self.userinfo_url();
         Step::Consent {
             client_name: v.client.name.clone(),
             username: user.username.clone(),
-            // Signing in (`openid`) first, then the rest in the set's order.
+            // Signing in (`openid`) first, then the rest in the set's order, then what the
+            // token carries and for whom.
             scopes: v
                 .request
                 .scope
@@ -571,11 +599,19 @@ impl SignIn {
                 .filter(|s| s.as_str() == "openid")
                 .chain(v.request.scope.iter().filter(|s| s.as_str() != "openid"))
                 .map(|s| scopes::describe(s.as_str(), &v.client.name))
+                .chain([scopes::describe_audience(
+                    (v.audience != userinfo).then_some(v.audience.as_str()),
+                    &user.tenant,
+                )])
                 .collect(),
         }
     }
 
-    async fn issue_code(&self, v: &Verified, user: &UserRecord, auth_time: i64) -> Step {
+    fn userinfo_url(&self) -> String {
+        format!("{}/userinfo", self.issuer.issuer.trim_end_matches('/'))
+    }
+
+    async fn issue_code(&self, v: &Verified, user: &UserRecord, session: &Session) -> Step {
         let (Ok(code), Ok(family)) = (random::token(), random::uuid_v4()) else {
             return self.error_redirect(v, AuthorizeErrorCode::ServerError, "internal error");
         };
@@ -588,7 +624,9 @@ impl SignIn {
             audience: v.audience.clone(),
             nonce: v.request.nonce.clone(),
             code_challenge: v.request.code_challenge.as_str().to_owned(),
-            auth_time,
+            auth_time: session.auth_time,
+            sid: session.sid.clone(),
+            redirect_uri_given: v.redirect_uri_given,
         };
         let now = self.issuer.clock.now();
         if let Err(e) = self
@@ -604,10 +642,14 @@ impl SignIn {
         {
             return unavailable(v, self, e);
         }
-        let mut pairs = vec![("code", code.as_str())];
-        pairs.extend(v.request.state.as_deref().map(|s| ("state", s)));
-        pairs.push(("iss", self.issuer.issuer.as_str()));
-        Step::Redirect(with_query(&v.redirect_uri, &pairs))
+        let mut params = vec![("code", code)];
+        params.extend(v.request.state.clone().map(|s| ("state", s)));
+        params.push(("iss", self.issuer.issuer.clone()));
+        Step::Respond(AuthorizeResponse {
+            redirect_uri: v.redirect_uri.clone(),
+            mode: v.mode,
+            params,
+        })
     }
 
     fn error_redirect(&self, v: &Verified, code: AuthorizeErrorCode, description: &str) -> Step {
@@ -615,19 +657,41 @@ impl SignIn {
             code,
             description: description.into(),
         };
-        Step::Redirect(self.error_url(&v.redirect_uri, &error, v.request.state.as_deref()))
+        Step::Respond(self.error_response(
+            &v.redirect_uri,
+            v.mode,
+            &error,
+            v.request.state.as_deref(),
+        ))
     }
 
     /// RFC 6749 §4.1.2.1 with RFC 9207's `iss`.
-    fn error_url(&self, redirect_uri: &str, error: &AuthorizeError, state: Option<&str>) -> String {
-        let mut pairs = vec![
-            ("error", error.code.as_str()),
-            ("error_description", error.description.as_str()),
+    fn error_response(
+        &self,
+        redirect_uri: &str,
+        mode: ResponseMode,
+        error: &AuthorizeError,
+        state: Option<&str>,
+    ) -> AuthorizeResponse {
+        let mut params = vec![
+            ("error", error.code.as_str().to_owned()),
+            ("error_description", error.description.clone()),
         ];
-        pairs.extend(state.map(|s| ("state", s)));
-        pairs.push(("iss", self.issuer.issuer.as_str()));
-        with_query(redirect_uri, &pairs)
+        params.extend(state.map(|s| ("state", s.to_owned())));
+        params.push(("iss", self.issuer.issuer.clone()));
+        AuthorizeResponse {
+            redirect_uri: redirect_uri.to_owned(),
+            mode,
+            params,
+        }
     }
+}
+
+/// What a consent is recorded for: the audience itself (the empty item), then each scope.
+fn consent_items(v: &Verified) -> Vec<&str> {
+    std::iter::once("")
+        .chain(v.request.scope.iter().map(|s| s.as_str()))
+        .collect()
 }
 
 fn unavailable(v: &Verified, signin: &SignIn, e: crate::store::Error) -> Step {
@@ -637,27 +701,4 @@ fn unavailable(v: &Verified, signin: &SignIn, e: crate::store::Error) -> Step {
         AuthorizeErrorCode::TemporarilyUnavailable,
         "try again shortly",
     )
-}
-
-/// Everything but RFC 3986's unreserved characters is percent-encoded in query values.
-const UNRESERVED_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Appends form-encoded pairs to a URI that may already have a query.
-fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
-    let encoded: String = pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                percent_encoding::utf8_percent_encode(v, UNRESERVED_KEPT)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    let joiner = if uri.contains('?') { '&' } else { '?' };
-    format!("{uri}{joiner}{encoded}")
 }

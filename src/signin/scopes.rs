@@ -57,6 +57,15 @@ pub fn audience(
     Ok(target.to_owned())
 }
 
+/// What the consent page says about the token itself: for whom it is, and what it carries
+/// besides scopes (the user's roles, permissions and tenant).
+pub fn describe_audience(api: Option<&str>, tenant: &str) -> String {
+    match api {
+        Some(api) => format!("Call {api} as you, with your roles and permissions in “{tenant}”"),
+        None => format!("See your roles in “{tenant}”"),
+    }
+}
+
 /// What the consent page says for a scope.
 pub fn describe(scope: &str, client_name: &str) -> String {
     match scope {

@@ -32,6 +32,10 @@ pub struct CodeGrant {
     pub nonce: Option<String>,
     pub code_challenge: String,
     pub auth_time: i64,
+    /// The approving session's `sid`, for the ID token.
+    pub sid: Option<String>,
+    /// Whether the authorization request named `redirect_uri` (then the token request must).
+    pub redirect_uri_given: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +48,8 @@ pub struct RefreshGrant {
     pub auth_time: i64,
     /// The family's absolute end, inherited by every rotation.
     pub expires_at: i64,
+    /// What this token's successor is derived from; none for tokens stored before it was kept.
+    pub successor_salt: Option<Vec<u8>>,
 }
 
 /// A refresh token to store: its hash, what it grants and until when.
@@ -52,6 +58,17 @@ pub struct NewRefresh {
     pub hash: Vec<u8>,
     pub grant: RefreshGrant,
     pub idle_expires_at: i64,
+    /// The salt its own successor will be derived with.
+    pub salt: Vec<u8>,
+}
+
+/// An access token issued to a grant, remembered so that revoking the grant revokes it.
+#[derive(Debug, Clone)]
+pub struct IssuedAccess {
+    pub jti: String,
+    /// The public `client_id`, as in revoked tokens.
+    pub client_id: String,
+    pub expires_at: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -65,6 +82,8 @@ struct CodeRow {
     nonce: Option<String>,
     code_challenge: String,
     auth_time: i64,
+    sid: Option<String>,
+    redirect_uri_given: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -76,6 +95,7 @@ struct RefreshRow {
     audience: String,
     auth_time: i64,
     expires_at: i64,
+    successor_salt: Option<Vec<u8>>,
 }
 
 impl From<RefreshRow> for RefreshGrant {
@@ -88,6 +108,25 @@ impl From<RefreshRow> for RefreshGrant {
             audience: row.audience,
             auth_time: row.auth_time,
             expires_at: row.expires_at,
+            successor_salt: row.successor_salt,
+        }
+    }
+}
+
+impl From<CodeRow> for CodeGrant {
+    fn from(row: CodeRow) -> Self {
+        Self {
+            family: row.family,
+            client_row: row.client_id,
+            user_row: row.user_id,
+            redirect_uri: row.redirect_uri,
+            scope: row.scope,
+            audience: row.audience,
+            nonce: row.nonce,
+            code_challenge: row.code_challenge,
+            auth_time: row.auth_time,
+            sid: row.sid,
+            redirect_uri_given: row.redirect_uri_given != 0,
         }
     }
 }
@@ -102,8 +141,8 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, family, client_id, user_id, redirect_uri, scope, nonce, \
-             code_challenge, auth_time, created_at, expires_at, used_at, audience) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12)",
+             code_challenge, auth_time, created_at, expires_at, used_at, audience, sid, redirect_uri_given) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13, $14)",
         )
         .bind(hash)
         .bind(&grant.family)
@@ -117,6 +156,8 @@ impl Store {
         .bind(now)
         .bind(expires_at)
         .bind(&grant.audience)
+        .bind(grant.sid.as_deref())
+        .bind(i64::from(grant.redirect_uri_given))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -136,11 +177,12 @@ impl Store {
 
     /// Uses a code once, storing the refresh token `issue` makes from it (if any) in the same
     /// transaction: either the code is spent and its refresh token exists, or neither. A second
-    /// presentation revokes everything issued from the first.
+    /// presentation revokes everything issued from the first, `access` included.
     pub async fn redeem_code(
         &self,
         hash: &[u8],
         now: i64,
+        access: &IssuedAccess,
         issue: impl FnOnce(&CodeGrant) -> Option<NewRefresh>,
     ) -> Result<Redemption<CodeGrant>> {
         let mut tx = self.begin_write().await?;
@@ -153,26 +195,17 @@ impl Store {
         .await?;
         if used.rows_affected() == 1 {
             let row: CodeRow = sqlx::query_as(
-                "SELECT family, client_id, user_id, redirect_uri, scope, audience, nonce, code_challenge, auth_time \
-                 FROM authorization_codes WHERE code_hash = $1",
+                "SELECT family, client_id, user_id, redirect_uri, scope, audience, nonce, code_challenge, auth_time, \
+                 sid, redirect_uri_given FROM authorization_codes WHERE code_hash = $1",
             )
             .bind(hash)
             .fetch_one(&mut *tx)
             .await?;
-            let grant = CodeGrant {
-                family: row.family,
-                client_row: row.client_id,
-                user_row: row.user_id,
-                redirect_uri: row.redirect_uri,
-                scope: row.scope,
-                audience: row.audience,
-                nonce: row.nonce,
-                code_challenge: row.code_challenge,
-                auth_time: row.auth_time,
-            };
+            let grant = CodeGrant::from(row);
             if let Some(refresh) = issue(&grant) {
                 insert_refresh(&mut tx, &refresh, now).await?;
             }
+            insert_access(&mut tx, access, &grant.family).await?;
             tx.commit().await?;
             return Ok(Redemption::Fresh(grant));
         }
@@ -190,15 +223,17 @@ impl Store {
         Ok(())
     }
 
-    /// Uses a refresh token once and stores its successor in the same transaction. A used token
-    /// presented again revokes its whole family, unless it was spent less than `grace` seconds
-    /// ago and its successor is still unused: then that successor is revoked and replaced (a
-    /// client retrying after a lost response). If `successor` declines (wrong client, wider
-    /// scope), the transaction rolls back and the token stays usable; during the grace window a
-    /// declined retry counts as a replay.
+    /// Uses a refresh token once and stores its successor (and `access`) in the same
+    /// transaction. A used token presented again revokes its whole family, unless it was spent
+    /// less than `grace` seconds ago and `successor` derives the very successor stored then,
+    /// still unused: a client retrying after a lost response gets that same successor again, so
+    /// a replayer inside the window cannot take the family over. If `successor` declines (wrong
+    /// client, wider scope), the transaction rolls back and the token stays usable; during the
+    /// grace window a declined retry counts as a replay.
     pub async fn rotate_refresh(
         &self,
         hash: &[u8],
+        access: &IssuedAccess,
         successor: impl FnOnce(&RefreshGrant) -> Option<NewRefresh>,
         grace: i64,
         now: i64,
@@ -213,34 +248,34 @@ impl Store {
         .bind(hash)
         .execute(&mut *tx)
         .await?;
-        let spent = used.rows_affected() == 1
-            || (grace > 0 && replace_unused_successor(&mut tx, hash, now - grace, now).await?);
-        if spent {
+        if used.rows_affected() == 1 {
             let row: RefreshRow = sqlx::query_as(
-                "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at FROM refresh_tokens \
-                 WHERE token_hash = $1",
+                "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at, successor_salt FROM refresh_tokens WHERE token_hash = $1",
             )
-            .bind(hash)
-            .fetch_one(&mut *tx)
-            .await?;
+                .bind(hash)
+                .fetch_one(&mut *tx)
+                .await?;
             let grant = RefreshGrant::from(row);
-            match successor(&grant) {
-                Some(next) => {
-                    insert_refresh(&mut tx, &next, now).await?;
-                    sqlx::query("UPDATE refresh_tokens SET replaced_by = $1 WHERE token_hash = $2")
-                        .bind(&next.hash)
-                        .bind(hash)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    return Ok(Redemption::Fresh(grant));
-                }
-                None if used.rows_affected() == 1 => {
-                    tx.rollback().await?;
-                    return Ok(Redemption::Declined(grant));
-                }
-                None => {}
-            }
+            let Some(next) = successor(&grant) else {
+                tx.rollback().await?;
+                return Ok(Redemption::Declined(grant));
+            };
+            insert_refresh(&mut tx, &next, now).await?;
+            sqlx::query("UPDATE refresh_tokens SET replaced_by = $1 WHERE token_hash = $2")
+                .bind(&next.hash)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+            insert_access(&mut tx, access, &grant.family).await?;
+            tx.commit().await?;
+            return Ok(Redemption::Fresh(grant));
+        }
+        if grace > 0
+            && let Some(grant) = retried(&mut tx, hash, now - grace, now, successor).await?
+        {
+            insert_access(&mut tx, access, &grant.family).await?;
+            tx.commit().await?;
+            return Ok(Redemption::Fresh(grant));
         }
         let seen = "SELECT family, used_at FROM refresh_tokens WHERE token_hash = $1";
         let outcome = replay_or_invalid(&mut tx, seen, hash, "refresh token reused", now).await?;
@@ -251,7 +286,7 @@ impl Store {
     /// A live refresh token's grant (not used, revoked or expired), for introspection.
     pub async fn live_refresh(&self, hash: &[u8], now: i64) -> Result<Option<RefreshGrant>> {
         let row: Option<RefreshRow> = sqlx::query_as(
-            "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at FROM refresh_tokens \
+            "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at, successor_salt FROM refresh_tokens \
              WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
              AND idle_expires_at > $2 AND family NOT IN (SELECT family FROM revoked_families)",
         )
@@ -296,8 +331,8 @@ async fn insert_refresh(tx: &mut Transaction<'_, Any>, token: &NewRefresh, now: 
     let g = &token.grant;
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family, client_id, user_id, scope, auth_time, created_at, \
-         idle_expires_at, expires_at, used_at, revoked_at, audience) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10)",
+         idle_expires_at, expires_at, used_at, revoked_at, audience, successor_salt) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10, $11)",
     )
     .bind(&token.hash)
     .bind(&g.family)
@@ -309,31 +344,75 @@ async fn insert_refresh(tx: &mut Transaction<'_, Any>, token: &NewRefresh, now: 
     .bind(token.idle_expires_at.min(g.expires_at))
     .bind(g.expires_at)
     .bind(&g.audience)
+    .bind(&token.salt)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// The grace window: revokes the unused successor of a token spent at or after `since`, and
-/// says whether there was one. A successor already used means the retry is not a retry.
-async fn replace_unused_successor(
+async fn insert_access(
+    tx: &mut Transaction<'_, Any>,
+    access: &IssuedAccess,
+    family: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO grant_access_tokens (jti, family, client_id, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&access.jti)
+    .bind(family)
+    .bind(&access.client_id)
+    .bind(access.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The grace window: the grant of a token spent at or after `since` whose stored successor is
+/// still unused and is the one `successor` derives again (same client, same token); else none.
+async fn retried(
     tx: &mut Transaction<'_, Any>,
     hash: &[u8],
     since: i64,
     now: i64,
-) -> Result<bool> {
-    let replaced = sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $1 WHERE used_at IS NULL AND revoked_at IS NULL \
-         AND token_hash = (SELECT replaced_by FROM refresh_tokens WHERE token_hash = $2 AND used_at >= $3 \
-         AND revoked_at IS NULL AND expires_at > $1 \
-         AND family NOT IN (SELECT family FROM revoked_families))",
+    successor: impl FnOnce(&RefreshGrant) -> Option<NewRefresh>,
+) -> Result<Option<RefreshGrant>> {
+    let row: Option<RetriedRow> = sqlx::query_as(
+        "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at, successor_salt, replaced_by FROM refresh_tokens WHERE token_hash = $1 AND used_at >= $2 \
+         AND revoked_at IS NULL AND expires_at > $3 AND family NOT IN (SELECT family FROM revoked_families)",
     )
-    .bind(now)
-    .bind(hash)
-    .bind(since)
-    .execute(&mut **tx)
+        .bind(hash)
+        .bind(since)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(RetriedRow {
+        row,
+        replaced_by: Some(replaced_by),
+    }) = row
+    else {
+        return Ok(None);
+    };
+    let grant = RefreshGrant::from(row);
+    if grant.successor_salt.is_none() {
+        return Ok(None);
+    }
+    let Some(next) = successor(&grant).filter(|n| n.hash == replaced_by) else {
+        return Ok(None);
+    };
+    let unused: Option<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT token_hash FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(&next.hash)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(replaced.rows_affected() == 1)
+    Ok(unused.map(|_| grant))
+}
+
+#[derive(sqlx::FromRow)]
+struct RetriedRow {
+    #[sqlx(flatten)]
+    row: RefreshRow,
+    replaced_by: Option<Vec<u8>>,
 }
 
 /// After a redemption found nothing usable: a value used before is a replay, and its family is
@@ -372,6 +451,16 @@ async fn revoke_family(
         .await?;
     sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(family)
+    .execute(&mut **tx)
+    .await?;
+    // The grant's access tokens end with it (RFC 7009 §2.1, RFC 9700 §4.14.2).
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, client_id, revoked_at, expires_at) \
+         SELECT jti, client_id, $1, expires_at FROM grant_access_tokens WHERE family = $2 AND expires_at > $1 \
+         ON CONFLICT (jti) DO NOTHING",
     )
     .bind(now)
     .bind(family)
