@@ -675,7 +675,10 @@ async fn a_refresh_retry_within_the_grace_window_is_answered(backend: Backend) {
     };
     let lost = refreshed(first.clone()).await;
     let retried = refreshed(first.clone()).await;
-    assert_eq!(lost, retried, "the retry is answered with the same successor");
+    assert_eq!(
+        lost, retried,
+        "the retry is answered with the same successor"
+    );
     let next = refreshed(retried.clone()).await;
     // The successor has been used since: presenting its parent is a replay after all, and the
     // whole sign-in is revoked.
