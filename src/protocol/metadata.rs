@@ -71,6 +71,7 @@ impl ServerMetadata {
                 "email",
                 "roles",
                 "tenant_id",
+                "sid",
             ],
             authorization_response_iss_parameter_supported: true,
             subject_types_supported: &["public"],

@@ -126,6 +126,13 @@ async fn form_post_answers_with_a_self_submitting_form_under_a_narrow_policy(bac
         metadata["response_modes_supported"],
         serde_json::json!(["query", "form_post"])
     );
+    // Public clients may revoke their own tokens (RFC 7009 §2.1), and discovery says so.
+    assert!(
+        metadata["revocation_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("none"))
+    );
 }
 
 async fn unknown_response_modes_are_refused(backend: Backend) {
