@@ -224,6 +224,33 @@ async fn narrow(
     Ok(())
 }
 
+/// The API's row id, if it exists and serves the tenant; otherwise an error that says which.
+pub(crate) async fn api_serving(
+    tx: &mut Transaction<'_, Any>,
+    tenant_row: &str,
+    tenant: &TenantSlug,
+    api: &ApiIdentifier,
+) -> Result<String> {
+    let row: Option<(String, i64)> = sqlx::query_as(concat!(
+        "SELECT a.id, CAST(CASE WHEN ",
+        serves_tenant_2!(),
+        " THEN 1 ELSE 0 END AS BIGINT) FROM apis a WHERE a.identifier = $1"
+    ))
+    .bind(api.as_str())
+    .bind(tenant_row)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match row {
+        None => Err(Error::NotFound(format!(
+            "API {api} does not exist (create it with `castellan api create`)"
+        ))),
+        Some((_, 0)) => Err(Error::Invalid(format!(
+            "API {api} does not serve tenant {tenant} (see `castellan api list` and `api update`)"
+        ))),
+        Some((api_row, _)) => Ok(api_row),
+    }
+}
+
 type ApiRow = (String, String, String, i64, Option<String>, Option<String>);
 
 /// Every API, or the one whose identifier is `only` (unless empty), with its tenants.

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{Any, Transaction};
 
-use super::apis::serves_tenant_2;
+use super::apis::{api_serving, serves_tenant_2};
 use super::error::ResultExt;
 use super::resource_servers::{register_resource_server, resource_server_rows};
 use super::roles::role_id;
@@ -368,33 +368,6 @@ async fn grant_role(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// The API's row id, if it exists and serves the tenant; otherwise an error that says which.
-pub(crate) async fn api_serving(
-    tx: &mut Transaction<'_, Any>,
-    tenant_row: &str,
-    tenant: &TenantSlug,
-    api: &ApiIdentifier,
-) -> Result<String> {
-    let row: Option<(String, i64)> = sqlx::query_as(concat!(
-        "SELECT a.id, CAST(CASE WHEN ",
-        serves_tenant_2!(),
-        " THEN 1 ELSE 0 END AS BIGINT) FROM apis a WHERE a.identifier = $1"
-    ))
-    .bind(api.as_str())
-    .bind(tenant_row)
-    .fetch_optional(&mut **tx)
-    .await?;
-    match row {
-        None => Err(Error::NotFound(format!(
-            "API {api} does not exist (create it with `castellan api create`)"
-        ))),
-        Some((_, 0)) => Err(Error::Invalid(format!(
-            "API {api} does not serve tenant {tenant} (see `castellan api list` and `api update`)"
-        ))),
-        Some((api_row, _)) => Ok(api_row),
-    }
 }
 
 /// The client with this row id, as `find_client` gives it.

@@ -2,8 +2,8 @@
 
 use sqlx::{Any, Transaction};
 
-use super::apis::serves_tenant_2;
-use super::clients::{ClientRecord, api_serving, load_by_row, no_such_client};
+use super::apis::{api_serving, serves_tenant_2};
+use super::clients::{ClientRecord, load_by_row, no_such_client};
 use super::{Error, Result, Store, bump_generation};
 use crate::protocol::{ApiIdentifier, ClientId, TenantSlug};
 
