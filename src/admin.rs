@@ -3,6 +3,7 @@
 use crate::clock::Clock;
 use crate::crypto::{GeneratedSecret, random};
 use crate::protocol::{ApiIdentifier, ClientId, GrantType, Scope, TenantSlug};
+use crate::store::apis::Tenancy;
 use crate::store::clients::{ClientRecord, NewClient};
 use crate::store::{self, Store};
 
@@ -64,11 +65,17 @@ pub async fn bootstrap(
     }
     let api = parse(ApiIdentifier::parse(ADMIN_API))?;
     let scope = parse(Scope::parse(ADMIN_SCOPE))?;
+    // It reads every tenant's audit trail: only the operator's own tenant may be granted it.
+    let owned = Tenancy::Only {
+        owner: Some(tenant.clone()),
+        shared_with: vec![],
+    };
     store
-        .create_api(
+        .create_api_in(
             &api,
             "Castellan administration",
             std::slice::from_ref(&scope),
+            &owned,
             now,
         )
         .await?;
@@ -77,6 +84,7 @@ pub async fn bootstrap(
         name: "bootstrap admin".into(),
         grant_types: vec![GrantType::ClientCredentials],
         apis: vec![(api, vec![scope])],
+        resource_server_for: vec![],
         roles: vec![],
         token_ttl: None,
         redirect_uris: vec![],

@@ -1,15 +1,17 @@
 //! `castellan api ...`
 
-use clap::Subcommand;
+use clap::{ArgGroup, Subcommand};
 
 use super::{CliError, output, usage};
 use crate::clock::Clock;
-use crate::protocol::{ApiIdentifier, Scope};
+use crate::protocol::{ApiIdentifier, Scope, TenantSlug};
 use crate::store::Store;
+use crate::store::apis::{Api, Tenancy, TenancyChange};
 
 #[derive(Debug, Subcommand)]
 pub enum ApiCommand {
-    /// Register an API (resource server) and the scopes it defines.
+    /// Register an API (resource server) and the scopes it defines. Without --tenant or
+    /// --share-with it serves every tenant.
     Create {
         /// Absolute URI; tokens for this API carry it as `aud`.
         #[arg(long)]
@@ -18,11 +20,39 @@ pub enum ApiCommand {
         name: Option<String>,
         #[arg(long = "scope", value_name = "S")]
         scopes: Vec<String>,
+        /// The tenant that owns the API: it serves that tenant (and --share-with ones) only.
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
+        /// A tenant the API serves, besides its owner; repeat for several.
+        #[arg(long = "share-with", value_name = "SLUG")]
+        share_with: Vec<String>,
         #[arg(long)]
         json: bool,
     },
-    /// List APIs and their scopes.
+    /// Change which tenants an API serves; running servers apply it within seconds.
+    #[command(group(ArgGroup::new("change").required(true).multiple(true)
+        .args(["tenant", "share_with", "unshare", "all_tenants"])))]
+    Update {
+        identifier: String,
+        /// A new owner (the previous one keeps access only if shared with).
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
+        #[arg(long = "share-with", value_name = "SLUG")]
+        share_with: Vec<String>,
+        /// A tenant the API no longer serves, owner or not.
+        #[arg(long, value_name = "SLUG")]
+        unshare: Vec<String>,
+        /// Serve every tenant again, with no owner.
+        #[arg(long, conflicts_with_all = ["tenant", "share_with", "unshare"])]
+        all_tenants: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List APIs, their scopes, the tenants they serve and their resource servers.
     List {
+        /// Only the APIs that serve this tenant, and only its resource servers.
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -34,6 +64,8 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
             identifier,
             name,
             scopes,
+            tenant,
+            share_with,
             json,
         } => {
             let identifier = usage(ApiIdentifier::parse(&identifier))?;
@@ -42,29 +74,97 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
                 .map(|s| usage(Scope::parse(s)))
                 .collect::<Result<Vec<_>, _>>()?;
             let name = name.unwrap_or_else(|| identifier.to_string());
+            let tenancy = match (tenant, share_with.is_empty()) {
+                (None, true) => Tenancy::All,
+                (owner, _) => Tenancy::Only {
+                    owner: owner.as_deref().map(slug).transpose()?,
+                    shared_with: slugs(&share_with)?,
+                },
+            };
             let api = store
-                .create_api(&identifier, &name, &scopes, clock.now())
+                .create_api_in(&identifier, &name, &scopes, &tenancy, clock.now())
                 .await?;
-            if json {
-                output::json(&api)
-            } else {
-                println!(
-                    "created API {} (scopes: {})",
-                    api.identifier,
-                    api.scopes.join(" ")
-                );
-                Ok(())
-            }
+            print(&api, "created", json)
         }
-        ApiCommand::List { json } => {
-            let apis = store.list_apis().await?;
+        ApiCommand::Update {
+            identifier,
+            tenant,
+            share_with,
+            unshare,
+            all_tenants,
+            json,
+        } => {
+            let identifier = usage(ApiIdentifier::parse(&identifier))?;
+            let change = TenancyChange {
+                owner: tenant.as_deref().map(slug).transpose()?,
+                share_with: slugs(&share_with)?,
+                unshare: slugs(&unshare)?,
+                all_tenants,
+            };
+            let api = store.update_api_tenancy(&identifier, &change).await?;
+            print(&api, "updated", json)
+        }
+        ApiCommand::List { tenant, json } => {
+            let mut apis = store.list_apis().await?;
+            if let Some(tenant) = tenant.as_deref().map(slug).transpose()? {
+                apis.retain(|a| a.serves(tenant.as_str()));
+                for a in &mut apis {
+                    a.resource_servers.retain(|r| r.tenant == tenant.as_str());
+                }
+            }
             if json {
                 return output::json(&apis);
             }
             for a in apis {
-                println!("{}\t{}\t{}", a.identifier, a.name, a.scopes.join(" "));
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    a.identifier,
+                    a.name,
+                    a.scopes.join(" "),
+                    tenants(&a)
+                );
             }
             Ok(())
         }
     }
+}
+
+fn print(api: &Api, what: &str, json: bool) -> Result<(), CliError> {
+    if json {
+        return output::json(api);
+    }
+    println!("{what} API {}", api.identifier);
+    let servers: Vec<String> = api
+        .resource_servers
+        .iter()
+        .map(|r| format!("{} ({})", r.client_id, r.tenant))
+        .collect();
+    output::fields(&[
+        ("scopes", api.scopes.join(" ")),
+        ("tenants", tenants(api)),
+        ("resource_servers", servers.join(", ")),
+    ]);
+    Ok(())
+}
+
+/// The boundary in words: `all tenants`, `acme (owner), beta`, or `no tenant`.
+fn tenants(api: &Api) -> String {
+    if api.all_tenants {
+        return "all tenants".into();
+    }
+    let mut names: Vec<String> = api.tenant.iter().map(|t| format!("{t} (owner)")).collect();
+    names.extend(api.shared_with.iter().cloned());
+    if names.is_empty() {
+        "no tenant".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn slug(s: &str) -> Result<TenantSlug, CliError> {
+    usage(TenantSlug::parse(s))
+}
+
+fn slugs(list: &[String]) -> Result<Vec<TenantSlug>, CliError> {
+    list.iter().map(|s| slug(s)).collect()
 }

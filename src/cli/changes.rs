@@ -22,6 +22,12 @@ pub fn event(command: &Command) -> Option<AuditEvent> {
                 Some(id),
                 "secret rotated".into(),
             ),
+            Command::Client(C::Update { id, .. }) => (
+                EventKind::ClientChanged,
+                None,
+                Some(id),
+                "resource servers changed".into(),
+            ),
             Command::Client(C::Disable { id }) => {
                 (EventKind::ClientChanged, None, Some(id), "disabled".into())
             }

@@ -19,7 +19,7 @@ pub enum ClientCommand {
         tenant: String,
         #[arg(long)]
         name: String,
-        #[arg(long = "grant", value_name = "GRANT", required = true)]
+        #[arg(long = "grant", value_name = "GRANT")]
         grants: Vec<String>,
         /// An API the client may call; the `--scope`s that follow it are granted for it.
         #[arg(long = "api", value_name = "URI")]
@@ -27,6 +27,9 @@ pub enum ClientCommand {
         /// A scope granted for the `--api` before it.
         #[arg(long = "scope", value_name = "S")]
         scopes: Vec<String>,
+        /// An API whose tokens of this client's tenant it may introspect; repeat for several.
+        #[arg(long = "resource-server-for", value_name = "URI")]
+        resource_server_for: Vec<String>,
         #[arg(long = "role", value_name = "ROLE")]
         roles: Vec<String>,
         /// Access-token lifetime for this client, in seconds.
@@ -51,6 +54,18 @@ pub enum ClientCommand {
     List {
         #[arg(long)]
         tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the client resource server of APIs (it may introspect their tokens of its tenant).
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)
+        .args(["resource_server_for", "not_resource_server_for"])))]
+    Update {
+        id: String,
+        #[arg(long = "resource-server-for", value_name = "URI")]
+        resource_server_for: Vec<String>,
+        #[arg(long = "not-resource-server-for", value_name = "URI")]
+        not_resource_server_for: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -83,6 +98,9 @@ struct ClientView<'a> {
     name: &'a str,
     grant_types: Vec<&'static str>,
     apis: Vec<ApiGrantView<'a>>,
+    resource_server_for: Vec<&'a str>,
+    /// Granted or registered, but the API no longer serves the client's tenant.
+    dormant_apis: &'a [String],
     roles: &'a [String],
     permissions: &'a [String],
     token_ttl: Option<i64>,
@@ -115,6 +133,8 @@ fn view<'a>(c: &'a ClientRecord, secret: Option<&'a str>) -> ClientView<'a> {
                 scopes: scopes.iter().map(Scope::as_str).collect(),
             })
             .collect(),
+        resource_server_for: c.resource_server_for.iter().map(String::as_str).collect(),
+        dormant_apis: &c.dormant_apis,
         roles: &c.roles,
         permissions: &c.permissions,
         token_ttl: c.token_ttl,
@@ -141,6 +161,15 @@ fn print(c: &ClientRecord, secret: Option<&str>, json: bool) -> Result<(), CliEr
     rows.push(("grants", v.grant_types.join(" ")));
     for api in &v.apis {
         rows.push(("api", format!("{} [{}]", api.api, api.scopes.join(" "))));
+    }
+    for api in &v.resource_server_for {
+        rows.push(("resource_server_for", (*api).to_owned()));
+    }
+    for api in v.dormant_apis {
+        rows.push((
+            "dormant_api",
+            format!("{api} (does not serve tenant {}: gives nothing)", v.tenant),
+        ));
     }
     for uri in v.redirect_uris {
         rows.push(("redirect_uri", uri.to_string()));
@@ -185,6 +214,7 @@ pub async fn run(
             grants,
             apis,
             scopes,
+            resource_server_for,
             roles,
             token_ttl,
             redirect_uris,
@@ -202,6 +232,7 @@ pub async fn run(
                     .map(|g| usage(GrantType::parse(g)))
                     .collect::<Result<_, _>>()?,
                 apis: pair_scopes_with_apis(create, &apis, &scopes)?,
+                resource_server_for: api_ids(&resource_server_for)?,
                 roles,
                 token_ttl: token_ttl.map(check_ttl).transpose()?,
                 redirect_uris: redirect_uris
@@ -234,6 +265,23 @@ pub async fn run(
                 println!("{}\t{}\t{}\t{}", c.client_id, c.tenant, status, c.name);
             }
             Ok(())
+        }
+        ClientCommand::Update {
+            id,
+            resource_server_for,
+            not_resource_server_for,
+            json,
+        } => {
+            let id = client_id(&id)?;
+            let record = store
+                .update_resource_servers(
+                    &id,
+                    &api_ids(&resource_server_for)?,
+                    &api_ids(&not_resource_server_for)?,
+                    clock.now(),
+                )
+                .await?;
+            print(&record, None, json)
         }
         ClientCommand::Show { id, json } => {
             let id = client_id(&id)?;
@@ -282,6 +330,12 @@ pub async fn run(
 
 fn client_id(s: &str) -> Result<ClientId, CliError> {
     usage(ClientId::parse(s))
+}
+
+fn api_ids(list: &[String]) -> Result<Vec<ApiIdentifier>, CliError> {
+    list.iter()
+        .map(|a| usage(ApiIdentifier::parse(a)))
+        .collect()
 }
 
 fn check_ttl(ttl: i64) -> Result<i64, CliError> {

@@ -87,6 +87,8 @@ mod tests {
                 .iter()
                 .map(|(a, s)| (a.to_string(), ScopeSet::parse(s).unwrap()))
                 .collect::<BTreeMap<_, _>>(),
+            resource_server_for: Default::default(),
+            dormant_apis: vec![],
             roles: vec![],
             permissions: vec![],
             token_ttl: None,

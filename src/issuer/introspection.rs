@@ -13,8 +13,8 @@ use crate::protocol::introspection::{active, inactive};
 use crate::store::clients::ClientRecord;
 
 impl Issuer {
-    /// RFC 7662. A client learns about tokens issued to it and tokens for the APIs it may call;
-    /// any other token, like an invalid one, is merely inactive.
+    /// RFC 7662. A client learns about tokens issued to it, and a resource server about tokens
+    /// for its API in its own tenant (§4); any other token, like an invalid one, is inactive.
     pub async fn introspect(
         &self,
         creds: ClientCredentials,
@@ -63,7 +63,7 @@ impl Issuer {
             }
             return Ok(());
         };
-        if claim(&claims, "client_id") != Some(caller.client_id.as_str()) {
+        if !issued_to(&caller, &claims) {
             return Err(OAuthError::invalid_request(
                 "this token was not issued to this client",
             ));
@@ -141,7 +141,18 @@ fn claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     claims.get(name).and_then(Value::as_str)
 }
 
+/// `tenant_id` holds the tenant's slug, as `ClientRecord::tenant` does.
+fn same_tenant(caller: &ClientRecord, claims: &Map<String, Value>) -> bool {
+    claim(claims, "tenant_id") == Some(caller.tenant.as_str())
+}
+
+fn issued_to(caller: &ClientRecord, claims: &Map<String, Value>) -> bool {
+    claim(claims, "client_id") == Some(caller.client_id.as_str()) && same_tenant(caller, claims)
+}
+
+/// Merely being allowed to call an API does not make a client its resource server.
 fn may_see(caller: &ClientRecord, claims: &Map<String, Value>) -> bool {
-    claim(claims, "client_id") == Some(caller.client_id.as_str())
-        || claim(claims, "aud").is_some_and(|aud| caller.apis.contains_key(aud))
+    issued_to(caller, claims)
+        || (same_tenant(caller, claims)
+            && claim(claims, "aud").is_some_and(|aud| caller.resource_server_for.contains(aud)))
 }

@@ -222,6 +222,11 @@ impl Issuer {
         Ok(client)
     }
 
+    /// The audience of user tokens that name no API.
+    fn userinfo_audience(&self) -> String {
+        format!("{}/userinfo", self.issuer.trim_end_matches('/'))
+    }
+
     /// The client's access-token lifetime, capped by `max_token_ttl`.
     fn access_ttl(&self, client: &ClientRecord) -> i64 {
         client
@@ -239,6 +244,14 @@ impl Issuer {
         scope: &str,
         id: &TokenId,
     ) -> Result<String, OAuthError> {
+        // Codes and refresh tokens carry the audience they were granted for; the API may have
+        // stopped serving the client's tenant since.
+        if !client.apis.contains_key(audience) && audience != self.userinfo_audience() {
+            return Err(OAuthError::new(
+                crate::protocol::ErrorCode::InvalidGrant,
+                "this client may no longer get tokens for that API",
+            ));
+        }
         let claims = AccessTokenClaims {
             iss: &self.issuer,
             sub: subject.sub,

@@ -58,7 +58,8 @@ impl Issuer {
             .find_user_by_row(sub)
             .await
             .map_err(|_| BearerError::Unavailable)?
-            .filter(|u| u.disabled_at.is_none())
+            // A token never speaks for a user of another tenant than its own.
+            .filter(|u| u.disabled_at.is_none() && Some(u.tenant.as_str()) == text("tenant_id"))
             .ok_or(BearerError::InvalidToken(
                 "the access token does not speak for a user",
             ))?;

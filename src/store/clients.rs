@@ -1,10 +1,12 @@
 //! Clients: who may obtain tokens, for which APIs and scopes, carrying which roles.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{Any, Transaction};
 
+use super::apis::{api_serving, serves_tenant_2};
 use super::error::ResultExt;
+use super::resource_servers::{register_resource_server, resource_server_rows};
 use super::roles::role_id;
 use super::tenants::tenant_id;
 use super::{Error, Result, Store, bump_generation, commit_change, new_id};
@@ -22,8 +24,12 @@ pub struct ClientRecord {
     pub name: String,
     pub secret_hash: Option<SecretHash>,
     pub grant_types: Vec<GrantType>,
-    /// Per API, the scopes this client may ask for.
+    /// Per API, the scopes this client may ask for; only APIs that serve its tenant.
     pub apis: BTreeMap<String, ScopeSet>,
+    /// APIs whose tokens of this client's tenant it may introspect; only APIs that serve it.
+    pub resource_server_for: BTreeSet<String>,
+    /// Grants and registrations for APIs that no longer serve its tenant: on record, inert.
+    pub dormant_apis: Vec<String>,
     pub roles: Vec<String>,
     /// Union of the roles' permissions, sorted and deduplicated.
     pub permissions: Vec<String>,
@@ -47,6 +53,8 @@ pub struct NewClient {
     pub name: String,
     pub grant_types: Vec<GrantType>,
     pub apis: Vec<(ApiIdentifier, Vec<Scope>)>,
+    /// APIs this client introspects tokens for, as their resource server.
+    pub resource_server_for: Vec<ApiIdentifier>,
     pub roles: Vec<String>,
     pub token_ttl: Option<i64>,
     pub redirect_uris: Vec<RedirectUri>,
@@ -59,8 +67,15 @@ impl NewClient {
     /// The registration rules that tie grants, redirect URIs and public clients together.
     pub fn validate(&self) -> Result<()> {
         let has = |g| self.grant_types.contains(&g);
-        if self.grant_types.is_empty() {
-            return Err(Error::Invalid("a client needs at least one --grant".into()));
+        if self.grant_types.is_empty() && self.resource_server_for.is_empty() {
+            return Err(Error::Invalid(
+                "a client needs at least one --grant (or --resource-server-for)".into(),
+            ));
+        }
+        if self.public && !self.resource_server_for.is_empty() {
+            return Err(Error::Invalid(
+                "a resource server introspects with a secret, so it cannot be --public".into(),
+            ));
         }
         if has(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
             return Err(Error::Invalid(
@@ -91,6 +106,7 @@ impl NewClient {
 struct ClientRow {
     id: String,
     client_id: String,
+    tenant_id: String,
     slug: String,
     name: String,
     secret_hash: Option<Vec<u8>>,
@@ -112,11 +128,11 @@ impl By {
     fn sql(self) -> &'static str {
         match self {
             Self::RowId => {
-                "SELECT c.id, c.client_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
+                "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
                  c.created_at, c.is_public, c.skip_consent FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
             }
             Self::ClientId => {
-                "SELECT c.id, c.client_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
+                "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
                  c.created_at, c.is_public, c.skip_consent FROM clients c JOIN tenants t ON t.id = c.tenant_id \
                  WHERE c.client_id = $1"
             }
@@ -180,7 +196,10 @@ impl Store {
                 .await?;
         }
         for (api, scopes) in &new.apis {
-            grant_api(&mut tx, &id, api, scopes).await?;
+            grant_api(&mut tx, &id, &tenant_row, &new.tenant, api, scopes).await?;
+        }
+        for api in &new.resource_server_for {
+            register_resource_server(&mut tx, &id, &tenant_row, &new.tenant, api).await?;
         }
         for role in &new.roles {
             grant_role(&mut tx, &id, &tenant_row, &new.tenant, role).await?;
@@ -290,25 +309,19 @@ impl Store {
     }
 }
 
-fn no_such_client(client_id: &ClientId) -> Error {
+pub(crate) fn no_such_client(client_id: &ClientId) -> Error {
     Error::NotFound(format!("client {client_id} does not exist"))
 }
 
 async fn grant_api(
     tx: &mut Transaction<'_, Any>,
     client_row: &str,
+    tenant_row: &str,
+    tenant: &TenantSlug,
     api: &ApiIdentifier,
     scopes: &[Scope],
 ) -> Result<()> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT id FROM apis WHERE identifier = $1")
-        .bind(api.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some((api_row,)) = row else {
-        return Err(Error::NotFound(format!(
-            "API {api} does not exist (create it with `castellan api create`)"
-        )));
-    };
+    let api_row = api_serving(tx, tenant_row, tenant, api).await?;
     sqlx::query(
         "INSERT INTO client_apis (client_id, api_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )
@@ -357,6 +370,14 @@ async fn grant_role(
     Ok(())
 }
 
+/// The client with this row id, as `find_client` gives it.
+pub(crate) async fn load_by_row(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+) -> Result<Option<ClientRecord>> {
+    load(tx, By::RowId, id).await
+}
+
 /// Loads one client, in one consistent snapshot.
 async fn load(tx: &mut Transaction<'_, Any>, by: By, value: &str) -> Result<Option<ClientRecord>> {
     let Some(row): Option<ClientRow> = sqlx::query_as(by.sql())
@@ -371,14 +392,19 @@ async fn load(tx: &mut Transaction<'_, Any>, by: By, value: &str) -> Result<Opti
             .bind(&row.id)
             .fetch_all(&mut **tx)
             .await?;
-    let api_rows: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT a.identifier, s.scope FROM client_apis ca JOIN apis a ON a.id = ca.api_id \
+    // Grants for an API that stopped serving the tenant are read, and set aside below.
+    let api_rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(concat!(
+        "SELECT a.identifier, s.scope, CAST(CASE WHEN ",
+        serves_tenant_2!(),
+        " THEN 1 ELSE 0 END AS BIGINT) FROM client_apis ca JOIN apis a ON a.id = ca.api_id \
          LEFT JOIN client_api_scopes s ON s.client_id = ca.client_id AND s.api_id = ca.api_id \
-         WHERE ca.client_id = $1",
-    )
+         WHERE ca.client_id = $1"
+    ))
     .bind(&row.id)
+    .bind(&row.tenant_id)
     .fetch_all(&mut **tx)
     .await?;
+    let server_rows = resource_server_rows(tx, &row.id, &row.tenant_id).await?;
     let role_rows: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT r.name, p.permission FROM client_roles cr JOIN roles r ON r.id = cr.role_id \
          LEFT JOIN role_permissions p ON p.role_id = r.id WHERE cr.client_id = $1",
@@ -409,12 +435,28 @@ async fn load(tx: &mut Transaction<'_, Any>, by: By, value: &str) -> Result<Opti
         .filter_map(|(g,)| GrantType::parse(g).ok())
         .collect();
     let mut apis: BTreeMap<String, ScopeSet> = BTreeMap::new();
-    for (identifier, scope) in api_rows {
+    let mut resource_server_for = BTreeSet::new();
+    let mut dormant_apis = Vec::new();
+    for (identifier, served) in &server_rows {
+        match served {
+            0 => dormant_apis.push(identifier.clone()),
+            _ => {
+                resource_server_for.insert(identifier.clone());
+            }
+        }
+    }
+    for (identifier, scope, served) in api_rows {
+        if served == 0 {
+            dormant_apis.push(identifier);
+            continue;
+        }
         let entry = apis.entry(identifier).or_default();
         if let Some(scope) = scope {
             entry.insert(Scope::parse(&scope).map_err(|_| corrupt("scope"))?);
         }
     }
+    dormant_apis.sort();
+    dormant_apis.dedup();
     let mut roles: Vec<String> = role_rows.iter().map(|(r, _)| r.clone()).collect();
     roles.sort();
     roles.dedup();
@@ -433,6 +475,8 @@ async fn load(tx: &mut Transaction<'_, Any>, by: By, value: &str) -> Result<Opti
         secret_hash,
         grant_types,
         apis,
+        resource_server_for,
+        dormant_apis,
         roles,
         permissions,
         token_ttl: row.token_ttl,

@@ -60,6 +60,7 @@ pub(crate) async fn api_setup(app: &TestApp) -> Rp {
         post_logout_redirect_uris: vec![],
         public: false,
         skip_consent: false,
+        resource_server_for: vec![],
     };
     let (client, secret) = admin::create_client(&app.store, &Clock::System, &new)
         .await

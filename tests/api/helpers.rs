@@ -223,6 +223,7 @@ impl TestApp {
                     )
                 })
                 .collect(),
+            resource_server_for: vec![],
             roles: roles.iter().map(|r| r.to_string()).collect(),
             token_ttl: ttl,
             redirect_uris: vec![],

@@ -7,6 +7,7 @@ use crate::helpers::{
     Backend, TestApp, TestClient, expect_oauth_error, spawn_app, spawn_app_at, token_of,
 };
 use crate::on_both_backends;
+use crate::tenancy::cli_client;
 
 const ORDERS: &str = "https://orders.example.com";
 const BILLING: &str = "https://billing.example.com";
@@ -51,7 +52,8 @@ async fn revoke(app: &TestApp, caller: &TestClient, token: &str) -> reqwest::Res
         .unwrap()
 }
 
-/// Three clients: `service` calls orders, `orders_rs` is the orders resource server, `other` calls billing.
+/// Three clients: `service` calls orders, `orders_rs` is the orders resource server (registered
+/// as such: being granted the API would not do), `other` calls billing.
 async fn three_clients(app: &TestApp) -> (TestClient, TestClient, TestClient) {
     app.create_api(ORDERS, &["orders:read"]).await;
     app.create_api(BILLING, &["billing:read"]).await;
@@ -59,9 +61,13 @@ async fn three_clients(app: &TestApp) -> (TestClient, TestClient, TestClient) {
     let service = app
         .create_client("default", &[(ORDERS, &["orders:read"])], &["reader"], None)
         .await;
-    let orders_rs = app
-        .create_client("default", &[(ORDERS, &[])], &[], None)
-        .await;
+    let orders_rs = cli_client(
+        app,
+        "default",
+        "orders-rs",
+        &["--resource-server-for", ORDERS],
+    )
+    .await;
     let other = app
         .create_client("default", &[(BILLING, &["billing:read"])], &[], None)
         .await;
@@ -95,10 +101,16 @@ async fn introspection_shows_live_tokens_to_the_right_clients_only(backend: Back
             assert_eq!(info[name], claims[name], "{name}");
         }
     }
-    assert_eq!(
-        introspect(&app, &other, &token).await,
-        serde_json::json!({ "active": false })
-    );
+    // Neither a client of another API nor one that merely may call orders is its resource server.
+    let caller = app
+        .create_client("default", &[(ORDERS, &[])], &[], None)
+        .await;
+    for outsider in [&other, &caller] {
+        assert_eq!(
+            introspect(&app, outsider, &token).await,
+            serde_json::json!({ "active": false })
+        );
+    }
 
     let mut tampered = token.clone();
     tampered.pop();

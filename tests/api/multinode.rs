@@ -170,6 +170,7 @@ async fn two_nodes_rotate_together_and_survive_a_kill_mid_rotation() {
             ApiIdentifier::parse(API).unwrap(),
             vec![Scope::parse("inv:read").unwrap()],
         )],
+        resource_server_for: vec![],
         roles: vec![],
         token_ttl: None,
         redirect_uris: vec![],

@@ -51,6 +51,7 @@ pub(crate) async fn setup(app: &TestApp) -> Rp {
         name: "Ledger Web".into(),
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         apis: vec![],
+        resource_server_for: vec![],
         roles: vec![],
         token_ttl: None,
         redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
