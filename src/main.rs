@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let config = match Config::load(cli.config.as_deref()) {
+    let config = match Config::load(cli.config.as_deref(), &[]) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("castellan: {e}");
