@@ -137,6 +137,11 @@ impl App {
                 config.audit_retention,
                 clock.clone(),
             )),
+            tokio::spawn(purge_loop(
+                state.store.clone(),
+                clock.clone(),
+                Duration::from_secs(config.purge_interval),
+            )),
         ];
         let rotator = Arc::new(Rotator::new(
             state.store.clone(),
@@ -246,6 +251,23 @@ async fn housekeeping_loop(state: AppState, lockout_window: i64) {
         let before = now - lockout_window.max(86_400);
         if let Err(e) = state.store.purge_login_failures(before).await {
             tracing::warn!(error = %e, "cannot purge old failed sign-ins");
+        }
+    }
+}
+
+/// Deletes expired codes, sessions, refresh tokens and revocations; every node runs it, and
+/// deleting what another node already deleted is harmless.
+async fn purge_loop(store: Store, clock: Clock, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match store.purge_expired(clock.now()).await {
+            Ok(counts) if counts.total() > 0 => {
+                tracing::debug!(deleted = counts.total(), "purged expired rows")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot purge expired rows; retrying later"),
         }
     }
 }

@@ -103,6 +103,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Audit events older than this many seconds are deleted.
     pub audit_retention: i64,
+    /// Seconds between purges of expired codes, sessions, refresh tokens and revocations.
+    pub purge_interval: u64,
     /// Seconds a client has to send its request headers (slow-loris clients are cut off).
     pub header_timeout: u64,
     /// Seconds a whole request may take.
@@ -351,6 +353,7 @@ impl Config {
             .map(|list| parse_networks(&list, &mut src.errors))
             .unwrap_or_default();
         let audit_retention = src.int("audit_retention", 90 * DAY, DAY, 10 * 365 * DAY);
+        let purge_interval = src.int("purge_interval", 300, 1, DAY);
         let header_timeout = src.int("header_timeout", 10, 1, 300);
         let request_timeout = src.int("request_timeout", 30, 1, 600);
         src.unknown_file_keys();
@@ -403,6 +406,7 @@ impl Config {
             rate_limits,
             trusted_proxies,
             audit_retention,
+            purge_interval: purge_interval.unsigned_abs(),
             header_timeout: header_timeout.unsigned_abs(),
             request_timeout: request_timeout.unsigned_abs(),
         })
@@ -546,6 +550,7 @@ mod tests {
         let c = Config::from_sources(None, &HashMap::new()).unwrap();
         assert_eq!(c.key_publish_ahead, 1200);
         assert_eq!(c.key_rotation_period, 30 * 86_400);
+        assert_eq!(c.purge_interval, 300);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod error;
 pub mod grants;
 pub mod keys;
 pub mod login_failures;
+pub mod purge;
 pub mod revocations;
 pub mod roles;
 pub mod sessions;

@@ -21,6 +21,7 @@ mod jwks_discovery;
 mod key_errors;
 mod multinode;
 mod observability;
+mod purge;
 mod rotation;
 mod signin;
 mod token_auth;
