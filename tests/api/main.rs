@@ -12,6 +12,7 @@ mod browser_clients;
 mod cli;
 mod client_credentials;
 mod faults;
+mod files;
 mod grants;
 mod hardening;
 mod health;
