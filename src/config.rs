@@ -105,6 +105,8 @@ pub struct Config {
     pub audit_retention: i64,
     /// Seconds between purges of expired codes, sessions, refresh tokens and revocations.
     pub purge_interval: u64,
+    /// Where a first start writes the bootstrap admin client's secret, instead of stdout.
+    pub bootstrap_secret_file: Option<PathBuf>,
     /// Seconds a client has to send its request headers (slow-loris clients are cut off).
     pub header_timeout: u64,
     /// Seconds a whole request may take.
@@ -354,6 +356,7 @@ impl Config {
             .unwrap_or_default();
         let audit_retention = src.int("audit_retention", 90 * DAY, DAY, 10 * 365 * DAY);
         let purge_interval = src.int("purge_interval", 300, 1, DAY);
+        let bootstrap_secret_file = src.raw("bootstrap_secret_file").map(PathBuf::from);
         let header_timeout = src.int("header_timeout", 10, 1, 300);
         let request_timeout = src.int("request_timeout", 30, 1, 600);
         src.unknown_file_keys();
@@ -407,6 +410,7 @@ impl Config {
             trusted_proxies,
             audit_retention,
             purge_interval: purge_interval.unsigned_abs(),
+            bootstrap_secret_file,
             header_timeout: header_timeout.unsigned_abs(),
             request_timeout: request_timeout.unsigned_abs(),
         })
