@@ -1,14 +1,14 @@
 //! Metrics, request ids, the audit trail as the server writes it, and logs free of secrets.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::helpers::{
-    Backend, TestApp, bootstrap_credentials, eventually, free_port, spawn_app_with, token_of,
+    Backend, PATIENCE, TestApp, bootstrap_credentials, eventually, free_port, spawn_app_with,
+    token_of,
 };
 use crate::on_both_backends;
 use crate::signin::{
@@ -421,7 +421,7 @@ async fn logs_are_json_with_request_ids_and_no_secrets() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), server.wait())
+    let status = tokio::time::timeout(PATIENCE, server.wait())
         .await
         .expect("the server stops on SIGTERM")
         .unwrap();
