@@ -1,7 +1,9 @@
 //! `App::build(config)` wires store, keys and HTTP; `run_until_stopped` serves until shutdown.
 
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ use crate::signin::lockout::Lockout;
 use crate::state::{AppState, Discovery, Shared};
 use crate::store::clients::ClientRecord;
 use crate::store::{self, Store};
-use crate::{admin, http, keys};
+use crate::{admin, http, keys, private_file};
 
 /// How often a node checks the store for changes made elsewhere (CLI, other nodes).
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -41,6 +43,8 @@ pub enum StartError {
     Store(#[from] store::Error),
     #[error("signing keys: {0}")]
     Keys(#[from] keys::Error),
+    #[error("bootstrap secret file: {0}")]
+    BootstrapFile(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -59,6 +63,8 @@ pub struct App {
     rotator: Arc<Rotator>,
     /// Credentials of the admin client created on an empty database, for the operator to save.
     pub bootstrap: Option<(ClientRecord, GeneratedSecret)>,
+    /// Set when those credentials were written to `bootstrap_secret_file` (so not for stdout).
+    pub bootstrap_file: Option<PathBuf>,
 }
 
 impl App {
@@ -86,7 +92,14 @@ impl App {
                 source,
             })?;
         let store = Store::open(&config.database_url, config.database_max_connections).await?;
-        let bootstrap = admin::bootstrap(&store, &clock).await?;
+        let bootstrap_file = config.bootstrap_secret_file.as_deref();
+        let bootstrap = match bootstrap_file {
+            Some(path) => bootstrap_into(&store, &clock, path).await?,
+            None => admin::bootstrap(&store, &clock).await?,
+        };
+        let bootstrap_file = bootstrap_file
+            .filter(|_| bootstrap.is_some())
+            .map(Path::to_path_buf);
         let keys =
             Arc::new(KeyRing::load(&store, master, config.signing_key_bits, clock.now()).await?);
         let (audit, audit_writer) = Audit::spawn(store.clone(), clock.clone());
@@ -137,6 +150,11 @@ impl App {
                 config.audit_retention,
                 clock.clone(),
             )),
+            tokio::spawn(purge_loop(
+                state.store.clone(),
+                clock.clone(),
+                Duration::from_secs(config.purge_interval),
+            )),
         ];
         let rotator = Arc::new(Rotator::new(
             state.store.clone(),
@@ -161,6 +179,7 @@ impl App {
             audit_writer,
             rotator,
             bootstrap,
+            bootstrap_file,
         })
     }
 
@@ -211,6 +230,53 @@ impl App {
     }
 }
 
+/// Bootstraps an empty database with the admin client's credentials written to `path` (mode
+/// 0600). The file is made first, so a secret is never created with nowhere to go, and never
+/// over an existing file (which may hold an earlier secret); on a database that needs no
+/// bootstrap the file is not touched, so restarts with the same setting are fine.
+async fn bootstrap_into(
+    store: &Store,
+    clock: &Clock,
+    path: &Path,
+) -> Result<Option<(ClientRecord, GeneratedSecret)>, StartError> {
+    if !store.list_tenants().await?.is_empty() {
+        return Ok(None);
+    }
+    let mut file = private_file::create_new(path).map_err(|e| {
+        StartError::BootstrapFile(match e.kind() {
+            std::io::ErrorKind::AlreadyExists => format!(
+                "{} already exists and is not overwritten (it may hold an earlier secret); move it away and start again",
+                path.display()
+            ),
+            _ => format!("cannot create {}: {e}", path.display()),
+        })
+    })?;
+    let created = match admin::bootstrap(store, clock).await {
+        Ok(Some(created)) => created,
+        // Another node bootstrapped first, or the store failed: nothing to keep.
+        other => {
+            let _ = std::fs::remove_file(path);
+            return Ok(other?);
+        }
+    };
+    let (client, secret) = &created;
+    let text = format!(
+        "client_id: {}\nclient_secret: {}\n",
+        client.client_id,
+        secret.secret()
+    );
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| {
+            StartError::BootstrapFile(format!(
+                "cannot write {}: {e}; give client {} a new secret with `castellan client rotate-secret`",
+                path.display(),
+                client.client_id
+            ))
+        })?;
+    Ok(Some(created))
+}
+
 /// Picks up changes made by the CLI or other nodes: clients and keys are reloaded on a new generation.
 async fn refresh_loop(state: AppState) {
     let mut seen = state.store.generation().await.ok();
@@ -246,6 +312,23 @@ async fn housekeeping_loop(state: AppState, lockout_window: i64) {
         let before = now - lockout_window.max(86_400);
         if let Err(e) = state.store.purge_login_failures(before).await {
             tracing::warn!(error = %e, "cannot purge old failed sign-ins");
+        }
+    }
+}
+
+/// Deletes expired codes, sessions, refresh tokens and revocations; every node runs it, and
+/// deleting what another node already deleted is harmless.
+async fn purge_loop(store: Store, clock: Clock, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match store.purge_expired(clock.now()).await {
+            Ok(counts) if counts.total() > 0 => {
+                tracing::debug!(deleted = counts.total(), "purged expired rows")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot purge expired rows; retrying later"),
         }
     }
 }

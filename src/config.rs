@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::crypto::signing_key::KeyBits;
 
+mod names;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -101,6 +103,10 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Audit events older than this many seconds are deleted.
     pub audit_retention: i64,
+    /// Seconds between purges of expired codes, sessions, refresh tokens and revocations.
+    pub purge_interval: u64,
+    /// Where a first start writes the bootstrap admin client's secret, instead of stdout.
+    pub bootstrap_secret_file: Option<PathBuf>,
     /// Seconds a client has to send its request headers (slow-loris clients are cut off).
     pub header_timeout: u64,
     /// Seconds a whole request may take.
@@ -131,7 +137,7 @@ struct Sources<'a> {
 impl Sources<'_> {
     fn raw(&mut self, name: &'static str) -> Option<String> {
         self.known.push(name);
-        let var = format!("CASTELLAN_{}", name.to_ascii_uppercase());
+        let var = names::variable(name);
         match self.env.get(&var) {
             Some(v) if v.trim().is_empty() => {
                 self.errors.push(format!("{var} is set but empty"));
@@ -177,6 +183,7 @@ impl Sources<'_> {
         u32::try_from(self.int(name, i64::from(default), 0, 1_000_000)).unwrap_or(default)
     }
 
+    /// Refuses the file's keys that no setting reads (misspellings would otherwise run on defaults).
     fn unknown_file_keys(&mut self) {
         let unknown: Vec<String> = self
             .file
@@ -185,8 +192,33 @@ impl Sources<'_> {
             .cloned()
             .collect();
         for key in unknown {
+            let hint = names::closest(&key, self.known.iter().copied())
+                .map(|near| format!("; did you mean {near:?}?"))
+                .unwrap_or_default();
             self.errors
-                .push(format!("unknown setting {key:?} in the file"));
+                .push(format!("unknown setting {key:?} in the file{hint}"));
+        }
+    }
+
+    /// The same for `CASTELLAN_*` variables, except those of the project's tests and benchmarks
+    /// and those the command line reads (`also_read`).
+    fn unknown_variables(&mut self, also_read: &[&str]) {
+        let mut known: Vec<String> = self.known.iter().map(|n| names::variable(n)).collect();
+        known.push(names::CONFIG_FILE_VARIABLE.to_owned());
+        known.extend(also_read.iter().map(|v| (*v).to_owned()));
+        let mut unknown: Vec<&String> = self
+            .env
+            .keys()
+            .filter(|k| k.starts_with("CASTELLAN_") && !names::is_tooling(k))
+            .filter(|k| !known.contains(k))
+            .collect();
+        unknown.sort();
+        for var in unknown {
+            let hint = names::closest(var, known.iter().map(String::as_str))
+                .map(|near| format!("; did you mean {near}?"))
+                .unwrap_or_default();
+            self.errors
+                .push(format!("unknown environment variable {var}{hint}"));
         }
     }
 }
@@ -199,20 +231,30 @@ impl Config {
             .unwrap_or_else(|| format!("http://{bound}"))
     }
 
-    /// Reads the file (if any) and the process environment.
-    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+    /// Reads the file (if any) and the process environment; `also_read` names the variables the
+    /// command line reads itself, which are not refused as unknown.
+    pub fn load(file: Option<&Path>, also_read: &[&str]) -> Result<Self, ConfigError> {
         let env: HashMap<String, String> = std::env::vars()
             .filter(|(k, _)| k.starts_with("CASTELLAN_"))
             .collect();
         let file = file
             .map(PathBuf::from)
-            .or_else(|| env.get("CASTELLAN_CONFIG").map(PathBuf::from));
-        Self::from_sources(file.as_deref(), &env)
+            .or_else(|| env.get(names::CONFIG_FILE_VARIABLE).map(PathBuf::from));
+        Self::from_sources_allowing(file.as_deref(), &env, also_read)
     }
 
     pub fn from_sources(
         file: Option<&Path>,
         env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_sources_allowing(file, env, &[])
+    }
+
+    /// Unknown `CASTELLAN_*` variables and file keys are refused, except those in `also_read`.
+    pub fn from_sources_allowing(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+        also_read: &[&str],
     ) -> Result<Self, ConfigError> {
         let file = match file {
             Some(path) => read_file(path).map_err(|e| ConfigError(vec![e]))?,
@@ -313,9 +355,12 @@ impl Config {
             .map(|list| parse_networks(&list, &mut src.errors))
             .unwrap_or_default();
         let audit_retention = src.int("audit_retention", 90 * DAY, DAY, 10 * 365 * DAY);
+        let purge_interval = src.int("purge_interval", 300, 1, DAY);
+        let bootstrap_secret_file = src.raw("bootstrap_secret_file").map(PathBuf::from);
         let header_timeout = src.int("header_timeout", 10, 1, 300);
         let request_timeout = src.int("request_timeout", 30, 1, 600);
         src.unknown_file_keys();
+        src.unknown_variables(also_read);
 
         let errors = &mut src.errors;
         if key_publish_ahead < jwks_max_age + PROPAGATION_MARGIN {
@@ -364,6 +409,8 @@ impl Config {
             rate_limits,
             trusted_proxies,
             audit_retention,
+            purge_interval: purge_interval.unsigned_abs(),
+            bootstrap_secret_file,
             header_timeout: header_timeout.unsigned_abs(),
             request_timeout: request_timeout.unsigned_abs(),
         })
@@ -507,6 +554,7 @@ mod tests {
         let c = Config::from_sources(None, &HashMap::new()).unwrap();
         assert_eq!(c.key_publish_ahead, 1200);
         assert_eq!(c.key_rotation_period, 30 * 86_400);
+        assert_eq!(c.purge_interval, 300);
     }
 
     #[test]
@@ -559,6 +607,46 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "isuer = \"x\"\n").unwrap();
-        assert!(Config::from_sources(Some(&path), &HashMap::new()).is_err());
+        let err = Config::from_sources(Some(&path), &HashMap::new()).unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean \"issuer\"?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_variables_are_refused_with_the_nearest_name() {
+        let err = Config::from_sources(
+            None,
+            &env(&[
+                ("CASTELLAN_LOCKOUT_TRESHOLD", "3"),
+                ("CASTELLAN_SOMETHING_ELSE", "1"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(
+            err.0[0]
+                .contains("CASTELLAN_LOCKOUT_TRESHOLD; did you mean CASTELLAN_LOCKOUT_THRESHOLD?"),
+            "{err}"
+        );
+        assert!(err.0[1].ends_with("CASTELLAN_SOMETHING_ELSE"), "{err}");
+    }
+
+    #[test]
+    fn variables_that_are_not_settings_are_allowed() {
+        let ok = Config::from_sources_allowing(
+            None,
+            &env(&[
+                ("CASTELLAN_CONFIG", "castellan.toml"),
+                ("CASTELLAN_TEST_POSTGRES_URL", "postgres://localhost/x"),
+                ("CASTELLAN_BENCH_SECS", "2"),
+                ("CASTELLAN_SOAK_RATE", "100"),
+                ("CASTELLAN_FROM_THE_CLI", "x"),
+                ("PATH", "/bin"),
+            ]),
+            &["CASTELLAN_FROM_THE_CLI"],
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
     }
 }

@@ -25,6 +25,8 @@ pub mod issuer;
 /// The in-memory signing-key ring and its JWKS.
 pub mod keys;
 pub mod metrics;
+/// Files and folders only their owner may read (secrets at rest, the SQLite database).
+pub mod private_file;
 /// OAuth/OIDC protocol types and rules, free of I/O.
 pub mod protocol;
 /// Browser sign-in decisions: authorization, login, consent.

@@ -15,7 +15,9 @@ async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let config = match Config::load(cli.config.as_deref()) {
+    let read_by_cli = cli::environment_variables();
+    let read_by_cli: Vec<&str> = read_by_cli.iter().map(String::as_str).collect();
+    let mut config = match Config::load(cli.config.as_deref(), &read_by_cli) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("castellan: {e}");
@@ -23,7 +25,12 @@ async fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve => serve(&config).await,
+        Command::Serve(args) => {
+            if let Some(path) = args.bootstrap_secret_file {
+                config.bootstrap_secret_file = Some(path);
+            }
+            serve(&config).await
+        }
         Command::Healthcheck(args) => cli::healthcheck(args, &config)
             .await
             .map_err(|e| e.to_string()),
@@ -43,13 +50,21 @@ async fn main() -> ExitCode {
 async fn serve(config: &Config) -> Result<(), String> {
     telemetry::init(config.log_format);
     let app = App::build(config).await.map_err(|e| e.to_string())?;
-    if let Some((client, secret)) = &app.bootstrap {
+    match (&app.bootstrap, &app.bootstrap_file) {
+        (Some((client, _)), Some(path)) => println!(
+            "Bootstrap admin client {} created (scope castellan:admin); its secret is in {} (mode 0600).",
+            client.client_id,
+            path.display()
+        ),
         // Printed once, to the operator's terminal, never to the log.
-        println!(
-            "Bootstrap admin client created (scope castellan:admin). Save the secret now; it is not shown again."
-        );
-        println!("  client_id:     {}", client.client_id);
-        println!("  client_secret: {}", secret.secret());
+        (Some((client, secret)), None) => {
+            println!(
+                "Bootstrap admin client created (scope castellan:admin). Save the secret now; it is not shown again."
+            );
+            println!("  client_id:     {}", client.client_id);
+            println!("  client_secret: {}", secret.secret());
+        }
+        (None, _) => {}
     }
     tracing::info!(addr = %app.local_addr(), issuer = %app.issuer(), "castellan listening");
     app.run_until_stopped(shutdown_signal())

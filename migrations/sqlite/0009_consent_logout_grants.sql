@@ -39,3 +39,8 @@ CREATE TABLE grant_access_tokens (
 
 CREATE INDEX grant_access_tokens_family ON grant_access_tokens (family);
 CREATE INDEX grant_access_tokens_expiry ON grant_access_tokens (expires_at);
+
+-- The scheduled purge finds dead rows by these.
+CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at);
+CREATE INDEX refresh_tokens_idle_expiry ON refresh_tokens (idle_expires_at);
+CREATE INDEX sessions_expiry ON sessions (expires_at);

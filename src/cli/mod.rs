@@ -38,7 +38,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve,
+    Serve(ServeArgs),
     /// Ask the running server whether it is ready; exits non-zero if not (container health checks).
     Healthcheck(HealthcheckArgs),
     /// Manage tenants.
@@ -64,6 +64,30 @@ pub enum Command {
     Audit(audit::AuditCommand),
 }
 
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// On first start, write the bootstrap admin client's id and secret to this new file
+    /// (mode 0600; an existing file is never overwritten) instead of standard output.
+    /// Overrides `bootstrap_secret_file` (CASTELLAN_BOOTSTRAP_SECRET_FILE).
+    #[arg(long, value_name = "PATH")]
+    pub bootstrap_secret_file: Option<PathBuf>,
+}
+
+/// The variables clap itself reads (`env = …` on any argument of any command): the
+/// configuration must not refuse them as unknown.
+pub fn environment_variables() -> Vec<String> {
+    env_names(&<Cli as clap::CommandFactory>::command())
+}
+
+fn env_names(command: &clap::Command) -> Vec<String> {
+    let own = command
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned());
+    let nested = command.get_subcommands().flat_map(env_names);
+    own.chain(nested).collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("{0}")]
@@ -85,7 +109,7 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
     let clock = Clock::System;
     let change = changes::event(&command);
     let result = match command {
-        Command::Serve | Command::Healthcheck(_) => Err(CliError::Usage(
+        Command::Serve(_) | Command::Healthcheck(_) => Err(CliError::Usage(
             "serve and healthcheck are not management commands".into(),
         )),
         Command::Tenant(cmd) => tenant::run(cmd, &store, &clock).await,
@@ -110,4 +134,17 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
 
 fn usage<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, CliError> {
     r.map_err(|e| CliError::Usage(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn environment_variables_of_nested_arguments_are_found() {
+        let command = clap::Command::new("x")
+            .arg(clap::Arg::new("a").long("a").env("CASTELLAN_A"))
+            .subcommand(
+                clap::Command::new("y").arg(clap::Arg::new("z").long("z").env("CASTELLAN_Z")),
+            );
+        assert_eq!(super::env_names(&command), ["CASTELLAN_A", "CASTELLAN_Z"]);
+    }
 }

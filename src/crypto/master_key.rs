@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::{CryptoError, random};
+use crate::private_file;
 
 pub struct MasterKey(LessSafeKey);
 
@@ -37,35 +38,39 @@ impl MasterKey {
 
     /// Reads an existing key file; management commands never create one.
     pub fn load(path: &Path) -> Result<Self, CryptoError> {
-        let text = std::fs::read_to_string(path)
+        let file = std::fs::File::open(path)
             .map_err(|e| CryptoError(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_base64(&text).map_err(|e| CryptoError(format!("{}: {e}", path.display())))
+        Self::read(file, path)
     }
 
     /// Reads the key file, creating it (mode 0600, in a 0700 folder) on first start.
     pub fn load_or_create(path: &Path) -> Result<Self, CryptoError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_base64(&text)
-                .map_err(|e| CryptoError(format!("{}: {e}", path.display()))),
+        match std::fs::File::open(path) {
+            Ok(file) => Self::read(file, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(path),
             Err(e) => Err(CryptoError(format!("cannot read {}: {e}", path.display()))),
         }
+    }
+
+    /// A key file others may read is refused: whoever reads it can decrypt every signing key.
+    fn read(mut file: std::fs::File, path: &Path) -> Result<Self, CryptoError> {
+        private_file::ensure_private(&file, path).map_err(CryptoError)?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text)
+            .map_err(|e| CryptoError(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_base64(&text).map_err(|e| CryptoError(format!("{}: {e}", path.display())))
     }
 
     fn create(path: &Path) -> Result<Self, CryptoError> {
         let io_err =
             |e: std::io::Error| CryptoError(format!("cannot create {}: {e}", path.display()));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io_err)?;
+            private_file::create_dir_all(dir).map_err(io_err)?;
         }
         let mut bytes = [0u8; 32];
         random::fill(&mut bytes)?;
         let text = STANDARD.encode(bytes);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
+        match private_file::create_new(path) {
             Ok(mut file) => {
                 file.write_all(format!("{text}\n").as_bytes())
                     .map_err(io_err)?;
@@ -143,6 +148,27 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/master.key");
+        MasterKey::load_or_create(&path).unwrap();
+        let folder = std::fs::metadata(path.parent().unwrap()).unwrap();
+        assert_eq!(folder.permissions().mode() & 0o777, 0o700);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        for refused in [MasterKey::load_or_create(&path), MasterKey::load(&path)] {
+            let err = refused.unwrap_err().0;
+            assert!(
+                err.contains(&format!("chmod 600 {}", path.display())),
+                "{err}"
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        MasterKey::load_or_create(&path).unwrap();
     }
 
     #[test]

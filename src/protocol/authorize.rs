@@ -99,11 +99,36 @@ impl ResponseMode {
 }
 
 /// An answer for the client's verified redirect URI: a code or an error, with `state` and `iss`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthorizeResponse {
     pub redirect_uri: String,
     pub mode: ResponseMode,
     pub params: Vec<(&'static str, String)>,
+}
+
+/// The code is a credential: `Debug` (and so any log line) never shows it.
+impl fmt::Debug for AuthorizeResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let params: Vec<(&str, &str)> = self
+            .params
+            .iter()
+            .map(|(k, v)| {
+                (
+                    *k,
+                    if *k == "code" {
+                        "[redacted]"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("AuthorizeResponse")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("mode", &self.mode)
+            .field("params", &params)
+            .finish()
+    }
 }
 
 impl AuthorizeResponse {
@@ -397,6 +422,11 @@ mod tests {
         assert_eq!(
             response.location(),
             "https://app.example.com/cb?x=1&code=a%20b%26c&state=%C3%A9"
+        );
+        let debug = format!("{response:?}");
+        assert!(
+            !debug.contains("a b&c") && debug.contains("[redacted]"),
+            "{debug}"
         );
     }
 

@@ -1,6 +1,10 @@
 //! JWT access-token claims (RFC 9068 §2.2).
 
+use std::fmt;
+
 use serde::Serialize;
+
+use super::values::Redacted;
 
 /// Claims of an RFC 9068 access token; `permissions` is omitted when empty.
 #[derive(Debug, Serialize)]
@@ -48,8 +52,8 @@ pub struct IdTokenClaims<'a> {
     pub sid: Option<&'a str>,
 }
 
-/// The successful token response (RFC 6749 §5.1).
-#[derive(Debug, Serialize)]
+/// The successful token response (RFC 6749 §5.1); `Debug` hides the tokens.
+#[derive(Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -59,4 +63,40 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &Redacted)
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| Redacted))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| Redacted),
+            )
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_tokens() {
+        let response = TokenResponse {
+            access_token: "at-SECRET".into(),
+            token_type: "Bearer",
+            expires_in: 300,
+            scope: "openid".into(),
+            id_token: Some("id-SECRET".into()),
+            refresh_token: Some("rt-SECRET".into()),
+        };
+        let printed = format!("{response:?}");
+        assert!(!printed.contains("SECRET"), "{printed}");
+        assert!(printed.contains("expires_in: 300"), "{printed}");
+    }
 }

@@ -152,6 +152,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(creds.client_id.as_str(), "my:client");
+        assert!(
+            !format!("{creds:?}").contains("cr t"),
+            "Debug hides the secret"
+        );
         assert_eq!(creds.secret.unwrap().secret(), "s+cr t");
         assert_eq!(creds.method, AuthMethod::Basic);
     }

@@ -1,15 +1,45 @@
 //! `application/x-www-form-urlencoded` parsing that refuses what RFC 6749 forbids.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 use percent_encoding::percent_decode;
 
 use super::OAuthError;
-use super::values::truncated;
+use super::values::{Redacted, truncated};
 
 /// Request parameters, each present at most once (RFC 6749 §3.1).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct FormParams(HashMap<String, String>);
+
+/// Parameters whose values are secrets or grant something: `Debug` never shows them.
+const SECRET_PARAMS: &[&str] = &[
+    "assertion",
+    "client_assertion",
+    "client_secret",
+    "code",
+    "code_verifier",
+    "csrf",
+    "id_token_hint",
+    "password",
+    "refresh_token",
+    "subject_token",
+    "token",
+];
+
+impl fmt::Debug for FormParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (name, value) in self.0.iter().collect::<BTreeMap<_, _>>() {
+            if SECRET_PARAMS.contains(&name.as_str()) {
+                map.entry(name, &Redacted);
+            } else {
+                map.entry(name, value);
+            }
+        }
+        map.finish()
+    }
+}
 
 impl FormParams {
     /// More parameters than any OAuth request needs; a cap keeps hostile bodies cheap.
@@ -94,6 +124,19 @@ fn decode(raw: &[u8]) -> Result<String, OAuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_hides_secret_parameters() {
+        let form = FormParams::parse(
+            b"grant_type=authorization_code&code=c0de-SECRET&code_verifier=v-SECRET&client_secret=cs-SECRET\
+              &refresh_token=rt-SECRET&password=pw-SECRET&token=t-SECRET&client_id=web",
+        )
+        .unwrap();
+        let printed = format!("{form:?}");
+        assert!(!printed.contains("SECRET"), "{printed}");
+        assert!(printed.contains("\"client_id\": \"web\""), "{printed}");
+        assert!(printed.contains("\"code\": [redacted]"), "{printed}");
+    }
 
     #[test]
     fn decodes_plus_and_percent() {

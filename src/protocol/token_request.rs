@@ -1,7 +1,9 @@
 //! The token request, typed per grant (RFC 6749 §4.4, RFC 8707 `resource`).
 
 use super::form::FormParams;
-use super::values::truncated;
+use std::fmt;
+
+use super::values::{Redacted, truncated};
 use super::{ApiIdentifier, ErrorCode, GrantType, OAuthError, ScopeSet};
 
 /// The API a client asked for, by RFC 8707 `resource` or the widespread `audience` parameter.
@@ -20,7 +22,7 @@ impl Target {
     }
 }
 
-#[derive(Debug)]
+/// `Debug` shows which values were sent, never the code, verifier or refresh token themselves.
 pub enum TokenRequest {
     ClientCredentials {
         scope: Option<ScopeSet>,
@@ -37,6 +39,36 @@ pub enum TokenRequest {
         refresh_token: String,
         scope: Option<ScopeSet>,
     },
+}
+
+impl fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClientCredentials { scope, target } => f
+                .debug_struct("ClientCredentials")
+                .field("scope", scope)
+                .field("target", target)
+                .finish(),
+            Self::AuthorizationCode {
+                code: _,
+                redirect_uri,
+                code_verifier,
+            } => f
+                .debug_struct("AuthorizationCode")
+                .field("code", &Redacted)
+                .field("redirect_uri", redirect_uri)
+                .field("code_verifier", &code_verifier.as_ref().map(|_| Redacted))
+                .finish(),
+            Self::RefreshToken {
+                refresh_token: _,
+                scope,
+            } => f
+                .debug_struct("RefreshToken")
+                .field("refresh_token", &Redacted)
+                .field("scope", scope)
+                .finish(),
+        }
+    }
 }
 
 impl TokenRequest {
@@ -119,6 +151,23 @@ mod tests {
 
     fn request(body: &str) -> Result<TokenRequest, OAuthError> {
         TokenRequest::try_from(&FormParams::parse(body.as_bytes())?)
+    }
+
+    #[test]
+    fn debug_output_never_holds_the_code_verifier_or_refresh_token() {
+        let code = request(
+            "grant_type=authorization_code&code=c0de-SECRET&code_verifier=v3rifier-SECRET&redirect_uri=https%3A%2F%2Fa.example",
+        )
+        .unwrap();
+        let refresh = request("grant_type=refresh_token&refresh_token=rt-SECRET&scope=a").unwrap();
+        for printed in [format!("{code:?}"), format!("{refresh:#?}")] {
+            assert!(!printed.contains("SECRET"), "{printed}");
+            assert!(printed.contains("[redacted]"), "{printed}");
+        }
+        assert!(
+            format!("{code:?}").contains("https://a.example"),
+            "the rest is shown"
+        );
     }
 
     #[test]

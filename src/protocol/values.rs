@@ -12,6 +12,16 @@ pub fn truncated(s: &str, max: usize) -> &str {
     }
 }
 
+/// Stands in for a secret (a code, token, verifier or password) in `Debug` output, so a request
+/// or response printed while debugging cannot put the secret in a log.
+pub struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// Why a value was refused, phrased for the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

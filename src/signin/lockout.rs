@@ -12,12 +12,14 @@
 //! An "address" here is an IPv4 address or an IPv6 /64 (`crate::address::network`).
 //!
 //! Unknown usernames are counted exactly like real ones, so a lock tells nothing about whether an
-//! account exists, and a locked attempt is refused before any password is hashed.
+//! account exists. Each attempt is counted before its password is hashed, and a locked attempt is
+//! refused without hashing.
 
 use std::net::IpAddr;
 
 use crate::config::LockoutPolicy;
 use crate::crypto::SecretHash;
+use crate::store::login_failures::{AttemptLimits, Reservation};
 use crate::store::{self, Store};
 
 /// Pair counters forget after a day without failures.
@@ -26,11 +28,11 @@ const FORGET_AFTER: i64 = 86_400;
 /// May this attempt be checked at all?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gate {
-    Open,
+    /// Check the password; the attempt is already counted as a failure, and `locks_until` is
+    /// set when counting it locked the pair (the lock to report if the password is wrong).
+    Open { locks_until: Option<i64> },
     /// Refused without checking the password; try again in this many seconds.
-    Closed {
-        retry_after: i64,
-    },
+    Closed { retry_after: i64 },
 }
 
 pub struct Lockout {
@@ -48,6 +50,8 @@ impl Lockout {
         Self { policy }
     }
 
+    /// Counts the attempt before its password is checked (a success clears it again), so
+    /// concurrent guesses, on any number of nodes, never get past the thresholds.
     pub async fn gate(
         &self,
         store: &Store,
@@ -56,46 +60,29 @@ impl Lockout {
         now: i64,
     ) -> store::Result<Gate> {
         let p = &self.policy;
-        let counts = store
-            .login_failure_counts(
-                account.as_bytes(),
-                &network(address),
-                now - p.window,
-                p.threshold,
-            )
-            .await?;
-        Ok(if counts.locked_until > now {
-            Gate::Closed {
-                retry_after: counts.locked_until - now,
-            }
-        } else if counts.account >= p.account_threshold || counts.address >= p.address_threshold {
-            Gate::Closed {
-                retry_after: p.window,
-            }
-        } else {
-            Gate::Open
-        })
-    }
-
-    /// Counts a failure; returns the lock's end if this failure locks the pair.
-    pub async fn failed(
-        &self,
-        store: &Store,
-        account: &SecretHash,
-        address: IpAddr,
-        now: i64,
-    ) -> store::Result<Option<i64>> {
-        let address = network(address);
-        let failures = store
-            .add_login_failure(account.as_bytes(), &address, now, now - FORGET_AFTER)
-            .await?;
-        let Some(delay) = self.delay(failures) else {
-            return Ok(None);
+        let limits = AttemptLimits {
+            window_start: now - p.window,
+            forget_before: now - FORGET_AFTER,
+            per_address_cap: p.threshold,
+            account: p.account_threshold,
+            address: p.address_threshold,
         };
-        store
-            .lock_login(account.as_bytes(), &address, now + delay)
+        let reserved = store
+            .reserve_login_attempt(account.as_bytes(), &network(address), now, limits, |n| {
+                self.delay(n)
+            })
             .await?;
-        Ok(Some(now + delay))
+        Ok(match reserved {
+            Reservation::Granted { locked_until } => Gate::Open {
+                locks_until: locked_until,
+            },
+            Reservation::PairLocked { until } => Gate::Closed {
+                retry_after: until - now,
+            },
+            Reservation::OverThreshold => Gate::Closed {
+                retry_after: p.window,
+            },
+        })
     }
 
     pub async fn succeeded(

@@ -154,13 +154,14 @@ impl SignIn {
         };
         let now = self.issuer.clock.now();
         let account = lockout::account_key(verified.client.tenant.as_str(), attempt.username);
-        if let Some(step) = self.locked_out(&verified, &attempt, &account, now).await {
-            return (None, step);
-        }
+        let locks_until = match self.locked_out(&verified, &attempt, &account, now).await {
+            Ok(locks_until) => locks_until,
+            Err(step) => return (None, step),
+        };
         let (user, hash) = match self.check_password(&verified, &attempt).await {
             Ok(Checked::Accepted { user, hash }) => (user, hash),
             Ok(Checked::Refused { known }) => {
-                let step = self.refuse(&verified, &attempt, &account, known, now).await;
+                let step = self.refuse(&verified, &attempt, known, locks_until, now);
                 return (None, step);
             }
             Err(step) => return (None, step),
@@ -219,21 +220,22 @@ impl SignIn {
             .ip(attempt.address)
     }
 
-    /// The refusal to show when this account is locked for this address, checked before any
-    /// password is hashed.
+    /// Counts the attempt, or the refusal to show when this account is locked for this
+    /// address; decided before any password is hashed. `Ok` holds the lock that counting this
+    /// attempt set, if any.
     async fn locked_out(
         &self,
         v: &Verified,
         attempt: &Attempt<'_>,
         account: &SecretHash,
         now: i64,
-    ) -> Option<Step> {
+    ) -> Result<Option<i64>, Step> {
         let gate = self
             .lockout
             .gate(&self.issuer.store, account, attempt.address, now)
             .await;
         match gate {
-            Ok(lockout::Gate::Open) => None,
+            Ok(lockout::Gate::Open { locks_until }) => Ok(locks_until),
             Ok(lockout::Gate::Closed { retry_after }) => {
                 self.issuer.metrics.signin_failures.inc();
                 self.issuer.audit.record(
@@ -245,9 +247,9 @@ impl SignIn {
                     "Too many failed sign-ins. Wait {minutes} minute{} and try again.",
                     if minutes == 1 { "" } else { "s" }
                 );
-                Some(Self::login_again(v, attempt, &message, Some(retry_after)))
+                Err(Self::login_again(v, attempt, &message, Some(retry_after)))
             }
-            Err(e) => Some(unavailable(v, self, e)),
+            Err(e) => Err(unavailable(v, self, e)),
         }
     }
 
@@ -282,14 +284,15 @@ impl SignIn {
         })
     }
 
-    /// Counts a failed attempt (perhaps locking the account for this address) and shows the
-    /// same message whether the user is unknown, disabled or mistyped the password.
-    async fn refuse(
+    /// Records a failed attempt (already counted by the gate, which may have locked the account
+    /// for this address) and shows the same message whether the user is unknown, disabled or
+    /// mistyped the password.
+    fn refuse(
         &self,
         v: &Verified,
         attempt: &Attempt<'_>,
-        account: &SecretHash,
         known: Option<String>,
+        locks_until: Option<i64>,
         now: i64,
     ) -> Step {
         tracing::info!(tenant = %v.client.tenant, "sign-in refused");
@@ -299,20 +302,12 @@ impl SignIn {
             Some(id) => event.actor(id),
             None => event.detail("unknown user"),
         });
-        let failed = self
-            .lockout
-            .failed(&self.issuer.store, account, attempt.address, now)
-            .await;
-        match failed {
-            Ok(Some(until)) => {
-                self.issuer.metrics.lockouts.inc();
-                self.issuer.audit.record(
-                    Self::attempt_event(v, attempt, EventKind::SigninLockout, Outcome::Denied)
-                        .detail(format!("locked for {} s", until - now)),
-                );
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot count a failed sign-in"),
+        if let Some(until) = locks_until {
+            self.issuer.metrics.lockouts.inc();
+            self.issuer.audit.record(
+                Self::attempt_event(v, attempt, EventKind::SigninLockout, Outcome::Denied)
+                    .detail(format!("locked for {} s", until - now)),
+            );
         }
         Self::login_again(v, attempt, WRONG_CREDENTIALS, None)
     }

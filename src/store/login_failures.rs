@@ -1,6 +1,13 @@
 //! Failed sign-ins per (account, client address), the memory behind `signin::lockout`.
+//!
+//! An attempt is counted *before* its password is checked, in one write transaction that also
+//! checks every threshold, so attempts racing on any number of nodes can never together exceed
+//! what the policy allows.
 
-use super::{Result, Store};
+use sqlx::{Any, Transaction};
+
+use super::{Backend, Result, Store};
+use crate::crypto::SecretHash;
 
 /// What the store knows about recent failures around one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -13,73 +20,101 @@ pub struct FailureCounts {
     pub address: i64,
 }
 
-impl Store {
-    /// Counts around (account, address) since `window_start`. Capping each row's share means one
-    /// address alone can never reach an account-wide lock, and one account cannot dominate an
-    /// address's spraying count.
-    pub async fn login_failure_counts(
-        &self,
-        account_hash: &[u8],
-        address: &str,
-        window_start: i64,
-        per_address_cap: i64,
-    ) -> Result<FailureCounts> {
-        let row: (i64, i64, i64) = sqlx::query_as(
-            "SELECT \
-             CAST(COALESCE((SELECT locked_until FROM login_failures WHERE account_hash = $1 AND address = $2), 0) AS BIGINT), \
-             (SELECT CAST(COALESCE(SUM(CASE WHEN failures > $3 THEN $3 ELSE failures END), 0) AS BIGINT) \
-              FROM login_failures WHERE account_hash = $1 AND last_failure_at >= $4), \
-             (SELECT CAST(COALESCE(SUM(CASE WHEN failures > $3 THEN $3 ELSE failures END), 0) AS BIGINT) \
-              FROM login_failures WHERE address = $2 AND last_failure_at >= $4)",
-        )
-        .bind(account_hash)
-        .bind(address)
-        .bind(per_address_cap)
-        .bind(window_start)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(FailureCounts {
-            locked_until: row.0,
-            account: row.1,
-            address: row.2,
-        })
-    }
+/// The thresholds a reservation checks; counts are of failures since `window_start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptLimits {
+    pub window_start: i64,
+    /// A pair quiet since then starts counting over.
+    pub forget_before: i64,
+    /// One pair's share of the account and address sums.
+    pub per_address_cap: i64,
+    pub account: i64,
+    pub address: i64,
+}
 
-    /// Adds a failure and returns the pair's count; a pair quiet since `forget_before` starts over.
-    pub async fn add_login_failure(
+/// The outcome of asking to check one password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Counted; `locked_until` is set when this very attempt locked the pair.
+    Granted { locked_until: Option<i64> },
+    /// The pair is locked until then; nothing was counted.
+    PairLocked { until: i64 },
+    /// The account or the address is over its threshold; nothing was counted.
+    OverThreshold,
+}
+
+impl Store {
+    /// Counts an attempt at (account, address) as a failure unless a lock or a threshold refuses
+    /// it; a later success clears it. `lock_for(n)` is the lock, in seconds, that the pair's
+    /// `n`-th failure sets, applied in the same transaction.
+    pub async fn reserve_login_attempt(
         &self,
         account_hash: &[u8],
         address: &str,
         now: i64,
-        forget_before: i64,
-    ) -> Result<i64> {
-        let (failures,): (i64,) = sqlx::query_as(
+        limits: AttemptLimits,
+        lock_for: impl FnOnce(i64) -> Option<i64>,
+    ) -> Result<Reservation> {
+        let mut tx = self.begin_write().await?;
+        if self.backend() == Backend::Postgres {
+            // SQLite's IMMEDIATE transaction serializes every writer; on PostgreSQL these locks
+            // make the account-wide and address-wide sums exact. Always account first, so two
+            // reservations never wait on each other in opposite orders.
+            let address_hash = SecretHash::of(&format!("address\n{address}"));
+            for key in [
+                advisory_key(account_hash),
+                advisory_key(address_hash.as_bytes()),
+            ] {
+                sqlx::query(
+                    "SELECT CAST(1 AS BIGINT) FROM (SELECT pg_advisory_xact_lock($1)) AS l",
+                )
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let counts = counts(&mut tx, account_hash, address, limits).await?;
+        if counts.locked_until > now {
+            return Ok(Reservation::PairLocked {
+                until: counts.locked_until,
+            });
+        }
+        if counts.account >= limits.account || counts.address >= limits.address {
+            return Ok(Reservation::OverThreshold);
+        }
+        // The WHERE re-checks the lock under the row's lock, should anything have slipped by.
+        let counted: Option<(i64,)> = sqlx::query_as(
             "INSERT INTO login_failures (account_hash, address, failures, last_failure_at, locked_until) \
              VALUES ($1, $2, 1, $3, 0) \
              ON CONFLICT (account_hash, address) DO UPDATE SET \
              failures = CASE WHEN login_failures.last_failure_at < $4 THEN 1 ELSE login_failures.failures + 1 END, \
              last_failure_at = $3 \
+             WHERE login_failures.locked_until <= $3 \
              RETURNING failures",
         )
         .bind(account_hash)
         .bind(address)
         .bind(now)
-        .bind(forget_before)
-        .fetch_one(self.pool())
+        .bind(limits.forget_before)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(failures)
-    }
-
-    pub async fn lock_login(&self, account_hash: &[u8], address: &str, until: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE login_failures SET locked_until = $3 WHERE account_hash = $1 AND address = $2",
-        )
-        .bind(account_hash)
-        .bind(address)
-        .bind(until)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let Some((failures,)) = counted else {
+            let until = locked_until(&mut tx, account_hash, address).await?;
+            return Ok(Reservation::PairLocked { until });
+        };
+        let locked_until = lock_for(failures).map(|delay| now.saturating_add(delay));
+        if let Some(until) = locked_until {
+            sqlx::query(
+                "UPDATE login_failures SET locked_until = $3 WHERE account_hash = $1 AND address = $2",
+            )
+            .bind(account_hash)
+            .bind(address)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Reservation::Granted { locked_until })
     }
 
     /// A successful sign-in clears the pair's failures.
@@ -102,4 +137,58 @@ impl Store {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Counts around (account, address). Capping each row's share means one address alone can never
+/// reach an account-wide lock, and one account cannot dominate an address's spraying count.
+async fn counts(
+    tx: &mut Transaction<'_, Any>,
+    account_hash: &[u8],
+    address: &str,
+    limits: AttemptLimits,
+) -> Result<FailureCounts> {
+    let row: (i64, i64, i64) = sqlx::query_as(
+        "SELECT \
+         CAST(COALESCE((SELECT locked_until FROM login_failures WHERE account_hash = $1 AND address = $2), 0) AS BIGINT), \
+         (SELECT CAST(COALESCE(SUM(CASE WHEN failures > $3 THEN $3 ELSE failures END), 0) AS BIGINT) \
+          FROM login_failures WHERE account_hash = $1 AND last_failure_at >= $4), \
+         (SELECT CAST(COALESCE(SUM(CASE WHEN failures > $3 THEN $3 ELSE failures END), 0) AS BIGINT) \
+          FROM login_failures WHERE address = $2 AND last_failure_at >= $4)",
+    )
+    .bind(account_hash)
+    .bind(address)
+    .bind(limits.per_address_cap)
+    .bind(limits.window_start)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(FailureCounts {
+        locked_until: row.0,
+        account: row.1,
+        address: row.2,
+    })
+}
+
+async fn locked_until(
+    tx: &mut Transaction<'_, Any>,
+    account_hash: &[u8],
+    address: &str,
+) -> Result<i64> {
+    let (until,): (i64,) = sqlx::query_as(
+        "SELECT locked_until FROM login_failures WHERE account_hash = $1 AND address = $2",
+    )
+    .bind(account_hash)
+    .bind(address)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(until)
+}
+
+/// A PostgreSQL advisory-lock key: the first 64 bits of a hash. A collision only makes two
+/// unrelated reservations wait for each other.
+fn advisory_key(hash: &[u8]) -> i64 {
+    let mut first = [0u8; 8];
+    for (to, from) in first.iter_mut().zip(hash) {
+        *to = *from;
+    }
+    i64::from_be_bytes(first)
 }

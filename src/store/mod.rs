@@ -7,6 +7,7 @@ pub mod error;
 pub mod grants;
 pub mod keys;
 pub mod login_failures;
+pub mod purge;
 pub mod resource_servers;
 pub mod revocations;
 pub mod roles;
@@ -144,18 +145,23 @@ pub(crate) async fn commit_change(mut tx: sqlx::Transaction<'_, sqlx::Any>) -> R
     Ok(())
 }
 
-/// Adds `mode=rwc` so the file is created, and creates its folder.
+/// Adds `mode=rwc` so the file is created, and creates its folder (mode 0700) and the file
+/// (mode 0600, which SQLite gives its WAL and shared-memory files too): it holds every user's
+/// password hash and the sealed signing keys.
 fn prepare_sqlite(url: &str) -> Result<String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path == ":memory:" || path.is_empty() {
+        return Ok(url.to_owned());
+    }
     let dir = Path::new(path)
         .parent()
         .filter(|d| !d.as_os_str().is_empty());
-    if let Some(dir) = dir.filter(|_| path != ":memory:") {
-        std::fs::create_dir_all(dir).map_err(|e| {
+    if let Some(dir) = dir {
+        crate::private_file::create_dir_all(dir).map_err(|e| {
             Error::Unavailable(format!(
                 "cannot create database folder {}: {e}",
                 dir.display()
@@ -163,8 +169,18 @@ fn prepare_sqlite(url: &str) -> Result<String> {
         })?;
     }
     if query.contains("mode=") {
-        Ok(url.to_owned())
-    } else if query.is_empty() {
+        return Ok(url.to_owned());
+    }
+    match crate::private_file::create_new(Path::new(path)) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(Error::Unavailable(format!(
+                "cannot create database file {path}: {e}"
+            )));
+        }
+    }
+    if query.is_empty() {
         Ok(format!("sqlite://{path}?mode=rwc"))
     } else {
         Ok(format!("sqlite://{path}?{query}&mode=rwc"))

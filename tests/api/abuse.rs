@@ -8,10 +8,12 @@ use reqwest::cookie::{CookieStore, Jar};
 
 use crate::helpers::{Backend, TestApp, expect_oauth_error, spawn_app_at, spawn_app_with};
 use crate::on_both_backends;
-use crate::signin::{PASSWORD, Rp, authorize_url, redirect_params, setup, submit_login};
+use crate::signin::{PASSWORD, Rp, authorize_url, hidden, redirect_params, setup, submit_login};
 
 on_both_backends!(
     failed_logins_lock_the_account_for_that_address_then_release,
+    guesses_sent_at_once_never_exceed_the_threshold,
+    guesses_from_many_addresses_at_once_stop_at_the_account_threshold,
     failures_from_several_addresses_lock_the_account_everywhere,
     an_address_failing_across_accounts_is_throttled,
     rate_limits_answer_429_with_retry_after,
@@ -39,22 +41,21 @@ async fn app_with_lockout(backend: Backend, extra: &[(&str, &str)]) -> (TestApp,
     (app, clock)
 }
 
-/// One login attempt from `address`, in a fresh browser; returns the status and the page.
-async fn attempt(
-    app: &TestApp,
-    rp: &Rp,
-    address: &str,
-    username: &str,
-    password: &str,
-) -> (u16, Option<String>, String) {
+/// A fresh browser whose requests say they come from `address`.
+fn browser_from(address: &str) -> reqwest::Client {
     let mut from = reqwest::header::HeaderMap::new();
     from.insert("x-forwarded-for", address.parse().unwrap());
-    let browser = reqwest::Client::builder()
+    reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .default_headers(from)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// One login attempt from `address`, in a fresh browser; returns the status and the page.
+async fn attempt(app: &TestApp, rp: &Rp, address: &str, username: &str, password: &str) -> Outcome {
+    let browser = browser_from(address);
     let response = submit_login(
         app,
         &browser,
@@ -63,6 +64,13 @@ async fn attempt(
         password,
     )
     .await;
+    outcome(response).await
+}
+
+/// Status, `Retry-After` and page of a login answer.
+type Outcome = (u16, Option<String>, String);
+
+async fn outcome(response: reqwest::Response) -> Outcome {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -72,11 +80,11 @@ async fn attempt(
 }
 
 /// Signed in: the consent page (200, asked once) or straight back to the client (303).
-fn signed_in(outcome: &(u16, Option<String>, String)) -> bool {
+fn signed_in(outcome: &Outcome) -> bool {
     outcome.0 == 303 || (outcome.0 == 200 && outcome.2.contains("Allow Ledger Web?"))
 }
 
-fn locked(outcome: &(u16, Option<String>, String)) -> bool {
+fn locked(outcome: &Outcome) -> bool {
     outcome.0 == 429 && outcome.1.is_some() && outcome.2.contains(LOCKED)
 }
 
@@ -136,6 +144,93 @@ async fn failed_logins_lock_the_account_for_that_address_then_release(backend: B
             assert!(!text.contains("guess") && !text.contains("ghost"), "{text}");
             assert!(!text.contains(PASSWORD), "{text}");
         });
+}
+
+/// Wrong guesses submitted at once, each from its own browser and the address paired with it;
+/// every login form is fetched first, so the submissions race each other and nothing else.
+async fn burst(app: &TestApp, rp: &Rp, guesses: &[(&str, &str)]) -> Vec<Outcome> {
+    let mut forms = vec![];
+    for (address, username) in guesses {
+        let browser = browser_from(address);
+        let page = browser
+            .get(authorize_url(app, rp, ""))
+            .send()
+            .await
+            .unwrap();
+        let html = page.text().await.unwrap();
+        let form = [
+            ("request".to_owned(), hidden(&html, "request")),
+            ("csrf".to_owned(), hidden(&html, "csrf")),
+            ("username".to_owned(), (*username).to_owned()),
+            ("password".to_owned(), "guess".to_owned()),
+        ];
+        forms.push((browser, form));
+    }
+    let mut burst = tokio::task::JoinSet::new();
+    for (browser, form) in forms {
+        let url = app.url("/login");
+        burst.spawn(
+            async move { outcome(browser.post(url).form(&form).send().await.unwrap()).await },
+        );
+    }
+    burst.join_all().await
+}
+
+/// How many guesses reached the password check, and how many the lockout refused (429).
+fn tally(outcomes: &[Outcome]) -> (usize, usize) {
+    let checked = outcomes
+        .iter()
+        .filter(|o| o.0 == 200 && o.2.contains(WRONG))
+        .count();
+    let refused = outcomes.iter().filter(|o| locked(o)).count();
+    assert_eq!(checked + refused, outcomes.len(), "{outcomes:?}");
+    (checked, refused)
+}
+
+/// 24 wrong guesses for one account from one address, sent at once: each is counted before its
+/// password is checked, so only `threshold` of them reach argon2 and the rest are refused with
+/// 429; an unknown username is counted the same way.
+async fn guesses_sent_at_once_never_exceed_the_threshold(backend: Backend) {
+    let (app, _clock) = app_with_lockout(backend, &[("CASTELLAN_LOCKOUT_THRESHOLD", "5")]).await;
+    let rp = setup(&app).await;
+    for (address, username) in [("198.51.100.30", "ada"), ("198.51.100.31", "ghost")] {
+        let outcomes = burst(&app, &rp, &[(address, username); 24]).await;
+        assert_eq!(tally(&outcomes), (5, 19), "{username}");
+        // Still locked: the right password is refused before any hashing.
+        let right = attempt(&app, &rp, address, username, PASSWORD).await;
+        assert!(locked(&right), "{right:?}");
+    }
+    // The audit trail agrees: one wrong-password failure per checked guess, one lock per account.
+    let rows = app
+        .audit_until("every attempt recorded", |rows| {
+            rows.iter()
+                .filter(|r| r["event"] == "signin.failure")
+                .count()
+                == 2 * 25
+        })
+        .await;
+    let count = |event: &str, outcome: &str| {
+        rows.iter()
+            .filter(|r| r["event"] == event && r["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(count("signin.failure", "failure"), 2 * 5);
+    assert_eq!(count("signin.lockout", "denied"), 2);
+}
+
+/// The account-wide threshold holds under the same race: 24 guesses from eight addresses at once
+/// (three each, under the per-address threshold) reach the password check six times.
+async fn guesses_from_many_addresses_at_once_stop_at_the_account_threshold(backend: Backend) {
+    let (app, _clock) = app_with_lockout(backend, &[("CASTELLAN_LOCKOUT_THRESHOLD", "5")]).await;
+    let rp = setup(&app).await;
+    let addresses: Vec<String> = (1..=8).map(|i| format!("203.0.113.{i}")).collect();
+    let guesses: Vec<(&str, &str)> = addresses
+        .iter()
+        .flat_map(|a| [(a.as_str(), "ada"); 3])
+        .collect();
+    assert_eq!(tally(&burst(&app, &rp, &guesses).await), (6, 18));
+    let elsewhere = attempt(&app, &rp, "203.0.113.99", "ada", PASSWORD).await;
+    assert!(locked(&elsewhere), "{elsewhere:?}");
 }
 
 async fn failures_from_several_addresses_lock_the_account_everywhere(backend: Backend) {

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,7 +12,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{Backend, TestApp, eventually, spawn_app, token_of, urlencode};
+use crate::helpers::{Backend, PATIENCE, TestApp, eventually, spawn_app, token_of, urlencode};
 use crate::signin::{PASSWORD, REDIRECT, Rp, param, setup};
 
 const VERIFIER: &str = "browser-test-verifier-0123456789-abcdefghijklmnop";
@@ -39,7 +38,7 @@ async fn a_person_signs_in_and_consents_in_chromium() {
 
     let allow = page
         .wait()
-        .at_most(Duration::from_secs(5))
+        .at_most(PATIENCE)
         .for_element(Locator::Css("button[value=allow]"))
         .await
         .unwrap();
@@ -95,7 +94,7 @@ async fn a_wrong_password_in_chromium_shows_the_error_and_stays() {
 
     let error = page
         .wait()
-        .at_most(Duration::from_secs(5))
+        .at_most(PATIENCE)
         .for_element(Locator::Id("login-error"))
         .await
         .unwrap();
@@ -240,7 +239,7 @@ async fn driver_port(driver: &mut Child) -> u16 {
     let stdout = driver.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let mut seen = String::new();
-    let port = tokio::time::timeout(Duration::from_secs(10), async {
+    let port = tokio::time::timeout(PATIENCE, async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if let Some(rest) = line.split("started successfully on port ").nth(1) {
                 return rest.trim_end_matches('.').parse::<u16>().ok();

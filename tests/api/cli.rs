@@ -443,3 +443,31 @@ async fn cli_refuses_bad_input_clearly(backend: Backend) {
         .collect();
     assert_eq!(slugs, ["acme", "default"]);
 }
+
+/// A misspelt variable stops the binary before it does anything, naming the setting meant;
+/// the variables of the project's tests and benchmarks are not settings and pass.
+#[tokio::test]
+async fn a_misspelt_variable_is_refused_with_the_name_meant() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let typo = app
+        .cli_with_env(&["serve"], &[("CASTELLAN_ISUER", "https://id.example.com")])
+        .await;
+    assert_eq!(typo.code, Some(2), "{typo:?}");
+    assert!(
+        typo.stderr.contains(
+            "unknown environment variable CASTELLAN_ISUER; did you mean CASTELLAN_ISSUER?"
+        ),
+        "{typo:?}"
+    );
+    let tooling = app
+        .cli_with_env(
+            &["tenant", "list", "--json"],
+            &[
+                ("CASTELLAN_TEST_POSTGRES_URL", "postgres://127.0.0.1/x"),
+                ("CASTELLAN_BENCH_SECS", "2"),
+                ("CASTELLAN_SOAK_RATE", "10"),
+            ],
+        )
+        .await;
+    tooling.json();
+}

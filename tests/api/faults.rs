@@ -22,7 +22,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::helpers::{
-    Backend, TestApp, TestClient, bootstrap_credentials, expect_oauth_error, free_port,
+    Backend, PATIENCE, TestApp, TestClient, bootstrap_credentials, expect_oauth_error, free_port,
     fresh_database, spawn_app_with, token_of, urlencode,
 };
 use crate::signin::{
@@ -31,7 +31,8 @@ use crate::signin::{
 };
 
 /// The longest any request may take while the database is away: a fault must not hang a caller.
-const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+/// Generous for a loaded machine; the bound that matters is that there is one.
+const ANSWER_WITHIN: Duration = PATIENCE;
 
 /// A TCP proxy in front of PostgreSQL that a test can cut, as if the server had stopped (live
 /// connections dropped, new ones refused), and restore on the same port. The machine's
@@ -256,11 +257,9 @@ async fn a_postgres_outage_answers_503_and_recovery_needs_no_restart() {
 
     // Recovery, without a restart.
     let restored_at = Instant::now();
-    within(
-        Duration::from_secs(10),
-        "/readyz is 200 again",
-        async || bounded("/readyz", app.readyz()).await.status() == 200,
-    )
+    within(PATIENCE, "/readyz is 200 again", async || {
+        bounded("/readyz", app.readyz()).await.status() == 200
+    })
     .await;
     let recovered_in = restored_at.elapsed();
 
@@ -293,7 +292,7 @@ async fn a_postgres_outage_answers_503_and_recovery_needs_no_restart() {
     // The audit trail counts every service token, the ones served during the outage included.
     let expected = 2 + seen.served_from_cache;
     within(
-        Duration::from_secs(10),
+        PATIENCE,
         &format!("the audit trail counts all {expected} service tokens"),
         async || issued_by_audit(&app.store, &admin.id).await == expected,
     )
@@ -351,18 +350,12 @@ async fn outage(
     access: &str,
 ) -> Outage {
     let ready = async {
-        within(
-            Duration::from_secs(10),
-            "/readyz reports the outage",
-            async || {
-                let response = bounded("/readyz", app.readyz()).await;
-                let status = response.status();
-                let body: Value = response.json().await.unwrap();
-                status == 503
-                    && body["checks"]["database"] == false
-                    && body["status"] == "not_ready"
-            },
-        )
+        within(PATIENCE, "/readyz reports the outage", async || {
+            let response = bounded("/readyz", app.readyz()).await;
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            status == 503 && body["checks"]["database"] == false && body["status"] == "not_ready"
+        })
         .await;
         let health = bounded("/healthz", app.healthz()).await;
         assert_eq!(health.status(), 200, "the process is alive");
@@ -573,7 +566,7 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
     // races the close is reset instead (the kernel drops the listener's queue); either way
     // nothing new is served.
     within(
-        Duration::from_secs(3),
+        PATIENCE,
         "new connections are refused",
         async || match TcpStream::connect(&addr).await {
             Err(e) => {
@@ -612,10 +605,10 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
     let read = bounded("the close", in_flight.read_to_end(&mut rest)).await;
     assert!(read.is_err() || rest.is_empty(), "{rest:?}");
 
-    // The process exits 0 within a few seconds and says it stopped.
-    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+    // The process exits 0 soon after and says it stopped.
+    let status = tokio::time::timeout(PATIENCE, child.wait())
         .await
-        .expect("the process exits within 5 s of the response")
+        .expect("the process exits after the response")
         .unwrap();
     let log = log.await.unwrap();
     assert!(status.success(), "exit status {status:?}; log:\n{log}");
@@ -685,11 +678,9 @@ async fn a_sqlite_write_lock_held_elsewhere_answers_503_then_recovers() {
     let exchanged_later = exchanged(&app, &rp, &unused_code).await;
     assert!(exchanged_later["id_token"].is_string(), "{exchanged_later}");
     // The audit writer waited the lock out: both service tokens are recorded.
-    within(
-        Duration::from_secs(5),
-        "audit rows written after the lock",
-        async || issued_by_audit(&app.store, &admin.id).await == 2,
-    )
+    within(PATIENCE, "audit rows written after the lock", async || {
+        issued_by_audit(&app.store, &admin.id).await == 2
+    })
     .await;
 }
 

@@ -7,7 +7,7 @@ use tokio::net::TcpStream;
 
 use castellan::protocol::form::FormParams;
 
-use crate::helpers::{Backend, TestApp, expect_oauth_error, spawn_app_with};
+use crate::helpers::{Backend, PATIENCE, TestApp, expect_oauth_error, spawn_app_with};
 use crate::on_both_backends;
 use crate::signin::{authorize_url, browser, setup};
 
@@ -137,7 +137,7 @@ async fn raw_exchange(app: &TestApp, request: &[u8]) -> Option<String> {
         .unwrap();
     stream.write_all(request).await.unwrap();
     let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let _ = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer)).await;
     (!answer.is_empty()).then(|| String::from_utf8_lossy(&answer).into_owned())
 }
 
@@ -165,9 +165,10 @@ async fn a_slow_loris_is_cut_off() {
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
-    // Dribble a header byte at a time, never finishing the head.
+    // Dribble a header byte at a time, never finishing the head: the 1-s timeout covers the
+    // whole head, so only a server that never cuts it off keeps this going until the deadline.
     let mut closed = false;
-    for _ in 0..50 {
+    while started.elapsed() < PATIENCE {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if stream.write_all(b"X").await.is_err() {
             closed = true;
@@ -187,19 +188,14 @@ async fn a_slow_loris_is_cut_off() {
         "the connection is still open after {:?}",
         started.elapsed()
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test]
 async fn a_body_that_never_finishes_gets_408() {
     let app = spawn_app_with(Backend::Sqlite, &[("CASTELLAN_REQUEST_TIMEOUT", "1")]).await;
     let request = b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=";
-    let started = Instant::now();
+    // Without the timeout the server would wait for the body forever, and `raw_exchange` would
+    // give up with nothing.
     let answer = raw_exchange(&app, request).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(started.elapsed() < Duration::from_secs(5));
 }

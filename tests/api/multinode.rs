@@ -12,7 +12,7 @@ use castellan::store::keys::KeyState;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-use crate::helpers::{Backend, free_port, fresh_database};
+use crate::helpers::{Backend, PATIENCE, free_port, fresh_database};
 use crate::validator::Validator;
 
 const API: &str = "https://inventory.example.com";
@@ -41,7 +41,7 @@ impl Node {
             child,
         };
         let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + PATIENCE;
         loop {
             if let Ok(r) = http.get(format!("{}/readyz", node.base)).send().await
                 && r.status() == 200
@@ -190,29 +190,21 @@ async fn two_nodes_rotate_together_and_survive_a_kill_mid_rotation() {
     let mut at_a = Validator::new(&format!("{}/jwks.json", a.base), ISSUER, API);
     let mut at_b = Validator::new(&format!("{}/jwks.json", b.base), ISSUER, API);
     let mut first = String::new();
-    within(
-        Duration::from_secs(5),
-        "the node sees the new client",
-        async || {
-            first = b.try_token(&http, &id, &secret).await.unwrap_or_default();
-            !first.is_empty()
-        },
-    )
+    within(PATIENCE, "the node sees the new client", async || {
+        first = b.try_token(&http, &id, &secret).await.unwrap_or_default();
+        !first.is_empty()
+    })
     .await;
     assert_eq!(a.jwks_kids(&http).await, b.jwks_kids(&http).await);
     let first_kid = kid_of(&first);
 
-    // Rotation with --now through the CLI: both nodes sign with the new key within 5 s.
+    // Rotation with --now through the CLI: both nodes sign with the new key, without a restart.
     cli(&env, dir.path(), &["keys", "rotate", "--now"]).await;
-    within(
-        Duration::from_secs(5),
-        "both nodes sign with the new key",
-        async || {
-            let ta = a.token(&http, &id, &secret).await;
-            let tb = b.token(&http, &id, &secret).await;
-            kid_of(&ta) != first_kid && kid_of(&tb) == kid_of(&ta)
-        },
-    )
+    within(PATIENCE, "both nodes sign with the new key", async || {
+        let ta = a.token(&http, &id, &secret).await;
+        let tb = b.token(&http, &id, &secret).await;
+        kid_of(&ta) != first_kid && kid_of(&tb) == kid_of(&ta)
+    })
     .await;
     let second_kid = kid_of(&a.token(&http, &id, &secret).await);
     for _ in 0..5 {
@@ -231,20 +223,16 @@ async fn two_nodes_rotate_together_and_survive_a_kill_mid_rotation() {
     let unknown_before = at_b.unknown_kid_refetches;
     cli(&env, dir.path(), &["keys", "rotate"]).await;
     let mut next_kid = String::new();
-    within(
-        Duration::from_secs(5),
-        "both nodes publish the next key",
-        async || {
-            let (ka, kb) = (a.jwks_kids(&http).await, b.jwks_kids(&http).await);
-            match ka.iter().find(|k| **k != first_kid && **k != second_kid) {
-                Some(k) if kb.contains(k) => {
-                    next_kid = k.clone();
-                    true
-                }
-                _ => false,
+    within(PATIENCE, "both nodes publish the next key", async || {
+        let (ka, kb) = (a.jwks_kids(&http).await, b.jwks_kids(&http).await);
+        match ka.iter().find(|k| **k != first_kid && **k != second_kid) {
+            Some(k) if kb.contains(k) => {
+                next_kid = k.clone();
+                true
             }
-        },
-    )
+            _ => false,
+        }
+    })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     a.child.kill().await.unwrap();
@@ -252,7 +240,8 @@ async fn two_nodes_rotate_together_and_survive_a_kill_mid_rotation() {
     // The survivor keeps issuing valid tokens, performs the activation, and signs with the new key.
     let started = Instant::now();
     let mut switched = false;
-    while started.elapsed() < Duration::from_secs(16) {
+    // Activation is due 11 s after publication; a loaded machine may take longer to get there.
+    while started.elapsed() < Duration::from_secs(11) + PATIENCE {
         let token = b.token(&http, &id, &secret).await;
         at_b.validate(&token, Clock::System.now()).await.unwrap();
         if kid_of(&token) == next_kid {

@@ -1,14 +1,14 @@
 //! Metrics, request ids, the audit trail as the server writes it, and logs free of secrets.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::helpers::{
-    Backend, TestApp, bootstrap_credentials, eventually, free_port, spawn_app_with, token_of,
+    Backend, PATIENCE, TestApp, bootstrap_credentials, eventually, free_port, spawn_app_with,
+    token_of,
 };
 use crate::on_both_backends;
 use crate::signin::{
@@ -414,6 +414,8 @@ async fn logs_are_json_with_request_ids_and_no_secrets() {
         .await
         .unwrap();
     assert!(refreshed["refresh_token"].is_string(), "{refreshed}");
+    let used = tokens["refresh_token"].as_str().unwrap();
+    let refused = failures(&base, &admin, &rp, &code, used).await;
 
     let pid = server.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
@@ -421,7 +423,7 @@ async fn logs_are_json_with_request_ids_and_no_secrets() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), server.wait())
+    let status = tokio::time::timeout(PATIENCE, server.wait())
         .await
         .expect("the server stops on SIGTERM")
         .unwrap();
@@ -456,4 +458,148 @@ async fn logs_are_json_with_request_ids_and_no_secrets() {
     for (i, secret) in secrets.iter().enumerate() {
         assert!(!log.contains(secret), "secret #{i} is in the log");
     }
+    // The failures were logged (so the check below looked at them), without their values.
+    for said in ["sign-in refused", "replayed"] {
+        assert!(log.contains(said), "no {said:?} line");
+    }
+    for secret in &refused {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a refused value is in the log: {secret}"
+        );
+    }
+}
+
+/// Requests that fail, each carrying a secret-like value that must not reach the log: wrong
+/// client secrets (Basic and in the body), malformed Basic headers, unknown, replayed and reused
+/// codes and refresh tokens, bogus tokens at introspection, revocation and userinfo, and a
+/// wrong password. Returns the values sent.
+async fn failures(
+    base: &str,
+    admin: &(String, String),
+    rp: &(String, String),
+    code: &str,
+    used_refresh: &str,
+) -> Vec<String> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let http = reqwest::Client::new();
+    let sent: Vec<String> = [
+        "wrong-basic-secret-5c1d7e",
+        "wrong-post-secret-8a2b4f",
+        "no-colon-in-basic-3e9f0a",
+        "not*base64*basic-6b7c8d",
+        "bad%ZZencoding-basic-1f2e3d",
+        "unknown-code-4d5e6f",
+        "unknown-refresh-7a8b9c",
+        "bogus-introspected-0c1d2e",
+        "bogus-revoked-3f4a5b",
+        "bogus-bearer-6c7d8e",
+        "wrong-password-9f0a1b",
+    ]
+    .map(str::to_owned)
+    .into();
+    let token = |form: Vec<(&'static str, String)>, basic: Option<String>| {
+        let mut request = http.post(format!("{base}/token")).form(&form);
+        if let Some(header) = basic {
+            request = request.header("authorization", header);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let cc = || vec![("grant_type", "client_credentials".to_owned())];
+    let basic = |id: &str, secret: &str| Some(format!("Basic {}", b64(&format!("{id}:{secret}"))));
+    let statuses = [
+        token(cc(), basic(&admin.0, &sent[0])).await,
+        token(
+            vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_id", admin.0.clone()),
+                ("client_secret", sent[1].clone()),
+            ],
+            None,
+        )
+        .await,
+        token(cc(), Some(format!("Basic {}", b64(&sent[2])))).await,
+        token(cc(), Some(format!("Basic {}", sent[3]))).await,
+        token(cc(), basic(&admin.0, &sent[4])).await,
+        token(
+            cc(),
+            Some(format!("Basic {}", b64(&format!("%ZZ:{}", sent[0])))),
+        )
+        .await,
+    ];
+    for status in statuses {
+        assert!([400, 401].contains(&status), "{status}");
+    }
+    let as_rp = |form: Vec<(&'static str, String)>| token(form, basic(&rp.0, &rp.1));
+    for form in [
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", sent[5].clone()),
+            ("redirect_uri", REDIRECT.into()),
+            ("code_verifier", VERIFIER.into()),
+        ],
+        // Replayed: it revokes what it issued, and says so in the log without the code.
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code.into()),
+            ("redirect_uri", REDIRECT.into()),
+            ("code_verifier", VERIFIER.into()),
+        ],
+        vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", sent[6].clone()),
+        ],
+        vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", used_refresh.into()),
+        ],
+    ] {
+        assert_eq!(as_rp(form).await, 400);
+    }
+    for (path, value) in [("/introspect", &sent[7]), ("/revoke", &sent[8])] {
+        let answer = http
+            .post(format!("{base}{path}"))
+            .basic_auth(&rp.0, Some(&rp.1))
+            .form(&[("token", value.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+    }
+    let userinfo = http
+        .get(format!("{base}/userinfo"))
+        .bearer_auth(&sent[9])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 401);
+    let browser = browser();
+    let authorize = format!(
+        "{base}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256",
+        rp.0,
+        crate::helpers::urlencode(REDIRECT)
+    );
+    let html = browser
+        .get(authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let wrong = post_form(
+        &browser,
+        format!("{base}/login"),
+        &[
+            ("request", &hidden(&html, "request")),
+            ("csrf", &hidden(&html, "csrf")),
+            ("username", "ada"),
+            ("password", &sent[10]),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), 200, "the form again");
+    sent
 }
