@@ -197,6 +197,11 @@ impl App {
         &self.state.issuer.issuer
     }
 
+    /// The audit recorder, so a test can flush it instead of polling for rows.
+    pub fn audit(&self) -> crate::audit::Audit {
+        self.state.issuer.audit.clone()
+    }
+
     /// Runs rotation steps on demand (tests drive a fixed clock through it).
     pub fn rotator(&self) -> Arc<Rotator> {
         Arc::clone(&self.rotator)
