@@ -19,7 +19,7 @@ pub async fn create_client(
     new: &NewClient,
 ) -> store::Result<(ClientRecord, Option<GeneratedSecret>)> {
     let client_id = ClientId::parse(&random::short_id().map_err(internal)?)
-        .map_err(|e| store::Error::Internal(e.to_string()))?;
+        .map_err(store::Error::internal_from)?;
     // A public client gets no secret at all: it proves itself with PKCE.
     let secret = match new.public {
         true => None,
@@ -93,15 +93,14 @@ pub async fn bootstrap(
         skip_consent: false,
     };
     let (record, secret) = create_client(store, clock, &new).await?;
-    let secret =
-        secret.ok_or_else(|| store::Error::Internal("the admin client has no secret".into()))?;
+    let secret = secret.ok_or_else(|| store::Error::internal("the admin client has no secret"))?;
     Ok(Some((record, secret)))
 }
 
 fn parse<T>(r: Result<T, crate::protocol::values::InvalidValue>) -> store::Result<T> {
-    r.map_err(|e| store::Error::Internal(e.to_string()))
+    r.map_err(store::Error::internal_from)
 }
 
 fn internal(e: crate::crypto::CryptoError) -> store::Error {
-    store::Error::Internal(e.to_string())
+    store::Error::internal_from(e)
 }

@@ -39,9 +39,9 @@ pub const ROTATION_INTERVAL: Duration = Duration::from_secs(2);
 pub enum StartError {
     #[error("key-encryption key: {0}")]
     MasterKey(#[from] CryptoError),
-    #[error("database: {0}")]
+    #[error("database")]
     Store(#[from] store::Error),
-    #[error("signing keys: {0}")]
+    #[error("signing keys")]
     Keys(#[from] keys::Error),
     #[error("bootstrap secret file: {0}")]
     BootstrapFile(String),

@@ -321,7 +321,7 @@ impl Audit {
     /// are still pending and the writer retries them.
     pub async fn flush(&self) -> store::Result<()> {
         let Some(tx) = &self.tx else { return Ok(()) };
-        let stopped = || store::Error::Unavailable("the audit writer has stopped".into());
+        let stopped = || store::Error::unavailable("the audit writer has stopped");
         let (reply, done) = oneshot::channel();
         tx.send(Message::Flush(reply))
             .await

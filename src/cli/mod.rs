@@ -90,7 +90,7 @@ fn env_names(command: &clap::Command) -> Vec<String> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] store::Error),
     #[error("{0}")]
     Usage(String),

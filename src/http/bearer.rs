@@ -3,7 +3,7 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::issuer::userinfo::BearerError;
+use crate::issuer::bearer::BearerError;
 
 /// The token of an `Authorization: Bearer` header.
 pub fn token(headers: &HeaderMap) -> Option<&str> {

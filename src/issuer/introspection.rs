@@ -53,11 +53,7 @@ impl Issuer {
             let found = self
                 .store
                 .revoke_refresh(hash.as_bytes(), &caller.id, now)
-                .await
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "cannot record a revocation");
-                    OAuthError::unavailable()
-                })?;
+                .await?;
             if found {
                 revoked("refresh token and its sign-in");
             }
@@ -76,11 +72,7 @@ impl Issuer {
         };
         self.store
             .revoke_token(jti, caller.client_id.as_str(), exp, now)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "cannot record a revocation");
-                OAuthError::unavailable()
-            })?;
+            .await?;
         revoked("access token");
         Ok(())
     }
@@ -96,10 +88,7 @@ impl Issuer {
         let Some(jti) = claim(&claims, "jti") else {
             return Ok(None);
         };
-        let revoked = self.store.is_revoked(jti).await.map_err(|e| {
-            tracing::warn!(error = %e, "cannot read revocations");
-            OAuthError::unavailable()
-        })?;
+        let revoked = self.store.is_revoked(jti).await?;
         Ok((!revoked).then_some(claims))
     }
 }
@@ -115,11 +104,7 @@ impl Issuer {
         let grant = self
             .store
             .live_refresh(hash.as_bytes(), self.clock.now())
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "cannot read refresh tokens");
-                OAuthError::unavailable()
-            })?;
+            .await?;
         let Some(grant) = grant.filter(|g| g.client_row == caller.id) else {
             return Ok(inactive());
         };

@@ -1,9 +1,12 @@
 //! Token issuance: authenticate the client, apply the grant's rules, sign.
 
-mod authorization_code;
+pub mod bearer;
 mod client_credentials;
+mod code_grant;
+mod error;
 mod introspection;
-pub mod userinfo;
+mod refresh_grant;
+mod userinfo;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -44,12 +47,23 @@ struct TokenId {
 impl TokenId {
     fn new(now: i64, ttl: i64) -> Result<Self, OAuthError> {
         Ok(Self {
-            jti: crate::crypto::random::uuid_v4()
-                .map_err(internal)?
-                .to_string(),
+            jti: crate::crypto::random::uuid_v4()?.to_string(),
             iat: now,
             exp: now + ttl,
         })
+    }
+
+    /// The token response (RFC 6749 §5.1) for the access token this identifies; the one place
+    /// that builds it.
+    fn response(&self, access_token: String, scope: String) -> TokenResponse {
+        TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.exp - self.iat,
+            scope,
+            id_token: None,
+            refresh_token: None,
+        }
     }
 
     fn issued_to(&self, client: &ClientRecord) -> crate::store::grants::IssuedAccess {
@@ -143,14 +157,7 @@ impl Issuer {
                 let id = TokenId::new(self.clock.now(), ttl)?;
                 let access_token =
                     self.access_token(client, &subject, &decision.audience, &scope, &id)?;
-                Ok(TokenResponse {
-                    access_token,
-                    token_type: "Bearer",
-                    expires_in: ttl,
-                    scope,
-                    id_token: None,
-                    refresh_token: None,
-                })
+                Ok(id.response(access_token, scope))
             }
             TokenRequest::AuthorizationCode {
                 code,
@@ -180,10 +187,7 @@ impl Issuer {
         creds: &ClientCredentials,
     ) -> Result<Arc<ClientRecord>, OAuthError> {
         let refuse = || OAuthError::invalid_client("unknown client or wrong secret");
-        let client = self.clients.get(&creds.client_id).await.map_err(|e| {
-            tracing::warn!(error = %e, "client lookup failed");
-            OAuthError::unavailable()
-        })?;
+        let client = self.clients.get(&creds.client_id).await?;
         let presented = creds.secret.as_ref().map(|s| s.secret());
         let Some(client) = client else {
             let _ = SecretHash::of("").matches(presented.unwrap_or(""));
@@ -267,11 +271,6 @@ impl Issuer {
             permissions: subject.permissions,
         };
         let keys = self.keys.current();
-        jwt::sign(&keys.active, JwtType::AccessToken, &claims).map_err(internal)
+        Ok(jwt::sign(&keys.active, JwtType::AccessToken, &claims)?)
     }
-}
-
-fn internal(e: crate::crypto::CryptoError) -> OAuthError {
-    tracing::error!(error = %e, "token signing failed");
-    OAuthError::server_error()
 }

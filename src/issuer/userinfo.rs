@@ -3,51 +3,9 @@
 use serde_json::{Map, Value, json};
 
 use super::Issuer;
-use crate::crypto::jwt;
-
-/// Why a bearer token was refused (RFC 6750 §3.1).
-#[derive(Debug, PartialEq, Eq)]
-pub enum BearerError {
-    InvalidToken(&'static str),
-    /// The scope the token lacks.
-    InsufficientScope(&'static str),
-    Unavailable,
-}
+use super::bearer::BearerError;
 
 impl Issuer {
-    /// A bearer access token's claims: signed by a published key, live, not revoked, holding
-    /// `scope`, and (when given) meant for `audience`.
-    pub async fn bearer(
-        &self,
-        token: &str,
-        audience: Option<&str>,
-        scope: &'static str,
-    ) -> Result<Map<String, Value>, BearerError> {
-        let keys = self.keys.current();
-        let now = self.clock.now();
-        let claims = jwt::verify_access_token(token, &keys.verifiers, &self.issuer, now)
-            .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
-        let text = |name: &str| claims.get(name).and_then(Value::as_str);
-        let jti = text("jti").ok_or(BearerError::InvalidToken("the access token has no jti"))?;
-        if audience.is_some_and(|aud| text("aud") != Some(aud)) {
-            return Err(BearerError::InvalidToken(
-                "the access token is meant for another audience",
-            ));
-        }
-        if self
-            .store
-            .is_revoked(jti)
-            .await
-            .map_err(|_| BearerError::Unavailable)?
-        {
-            return Err(BearerError::InvalidToken("the access token was revoked"));
-        }
-        if !text("scope").unwrap_or("").split(' ').any(|s| s == scope) {
-            return Err(BearerError::InsufficientScope(scope));
-        }
-        Ok(claims)
-    }
-
     pub async fn userinfo(&self, token: &str) -> Result<Value, BearerError> {
         let claims = self.bearer(token, None, "openid").await?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
@@ -56,8 +14,7 @@ impl Issuer {
         let user = self
             .store
             .find_user_by_row(sub)
-            .await
-            .map_err(|_| BearerError::Unavailable)?
+            .await?
             // A token never speaks for a user of another tenant than its own.
             .filter(|u| u.disabled_at.is_none() && Some(u.tenant.as_str()) == text("tenant_id"))
             .ok_or(BearerError::InvalidToken(

@@ -121,7 +121,7 @@ impl Store {
         }
         let api = load_apis(&mut tx, identifier.as_str()).await?.pop();
         commit_change(tx).await?;
-        api.ok_or_else(|| Error::Internal("API vanished while being created".into()))
+        api.ok_or_else(|| Error::internal("API vanished while being created"))
     }
 
     /// Changes the tenants an API serves. Clients of a tenant it no longer serves keep their
@@ -161,7 +161,7 @@ impl Store {
         }
         let api = load_apis(&mut tx, identifier.as_str()).await?.pop();
         commit_change(tx).await?;
-        api.ok_or_else(|| Error::Internal("API vanished while being updated".into()))
+        api.ok_or_else(|| Error::internal("API vanished while being updated"))
     }
 
     pub async fn list_apis(&self) -> Result<Vec<Api>> {

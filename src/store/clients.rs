@@ -207,7 +207,7 @@ impl Store {
         bump_generation(&mut tx).await?;
         let record = load(&mut tx, By::RowId, &id).await?;
         tx.commit().await?;
-        record.ok_or_else(|| Error::Internal("client vanished while being created".into()))
+        record.ok_or_else(|| Error::internal("client vanished while being created"))
     }
 
     /// The client by its public id, fully resolved; `None` if there is no such client.
@@ -421,7 +421,7 @@ async fn load(tx: &mut Transaction<'_, Any>, by: By, value: &str) -> Result<Opti
     .await?;
 
     let corrupt =
-        |what: &str| Error::Internal(format!("client {} has an invalid {what}", row.client_id));
+        |what: &str| Error::internal(format!("client {} has an invalid {what}", row.client_id));
     let (mut redirect_uris, mut post_logout_redirect_uris) = (Vec::new(), Vec::new());
     for (kind, uri) in uri_rows {
         let uri = RedirectUri::parse(&uri).map_err(|_| corrupt("redirect URI"))?;

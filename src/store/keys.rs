@@ -82,7 +82,7 @@ impl Store {
         rows.into_iter()
             .map(|row| {
                 let state = KeyState::parse(&row.state).ok_or_else(|| {
-                    Error::Internal(format!(
+                    Error::internal(format!(
                         "signing key {} has unknown state {:?}",
                         row.kid, row.state
                     ))
@@ -181,7 +181,7 @@ impl Store {
             return Err(Error::NotFound(format!("no signing key with kid {kid}")));
         };
         let state = KeyState::parse(&state)
-            .ok_or_else(|| Error::Internal(format!("key {kid} has state {state:?}")))?;
+            .ok_or_else(|| Error::internal(format!("key {kid} has state {state:?}")))?;
         sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
             .execute(&mut *tx)

@@ -53,7 +53,7 @@ impl Store {
         };
         let options: AnyConnectOptions = url
             .parse()
-            .map_err(|e| Error::Unavailable(format!("invalid database URL: {e}")))?;
+            .map_err(|e| Error::unavailable_from("invalid database URL", e))?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(3))
@@ -81,7 +81,7 @@ impl Store {
         migrator
             .run(&self.pool)
             .await
-            .map_err(|e| Error::Unavailable(format!("database migration failed: {e}")))
+            .map_err(|e| Error::unavailable_from("database migration failed", e))
     }
 
     pub fn backend(&self) -> Backend {
@@ -162,7 +162,7 @@ fn prepare_sqlite(url: &str) -> Result<String> {
         .filter(|d| !d.as_os_str().is_empty());
     if let Some(dir) = dir {
         crate::private_file::create_dir_all(dir).map_err(|e| {
-            Error::Unavailable(format!(
+            Error::unavailable(format!(
                 "cannot create database folder {}: {e}",
                 dir.display()
             ))
@@ -175,7 +175,7 @@ fn prepare_sqlite(url: &str) -> Result<String> {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => {
-            return Err(Error::Unavailable(format!(
+            return Err(Error::unavailable(format!(
                 "cannot create database file {path}: {e}"
             )));
         }
@@ -192,5 +192,5 @@ pub(crate) fn new_id(now: i64) -> Result<String> {
     let millis = u64::try_from(now).unwrap_or(0).saturating_mul(1000);
     crate::crypto::random::uuid_v7(millis)
         .map(|u| u.to_string())
-        .map_err(|e| Error::Internal(e.to_string()))
+        .map_err(Error::internal_from)
 }

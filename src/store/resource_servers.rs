@@ -34,7 +34,7 @@ impl Store {
             ));
         }
         let tenant = TenantSlug::parse(&slug)
-            .map_err(|_| Error::Internal(format!("client {client_id} has an invalid tenant")))?;
+            .map_err(|_| Error::internal(format!("client {client_id} has an invalid tenant")))?;
         for api in add {
             register_resource_server(&mut tx, &id, &tenant_row, &tenant, api).await?;
         }
@@ -60,7 +60,7 @@ impl Store {
         bump_generation(&mut tx).await?;
         let record = load_by_row(&mut tx, &id).await?;
         tx.commit().await?;
-        record.ok_or_else(|| Error::Internal("client vanished while being updated".into()))
+        record.ok_or_else(|| Error::internal("client vanished while being updated"))
     }
 }
 

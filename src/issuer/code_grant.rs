@@ -1,26 +1,20 @@
-//! The authorization code and refresh token grants (RFC 6749 §4.1.3 and §6, RFC 7636 §4.5,
-//! OIDC Core §3.1.3).
+//! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3).
 
 use std::net::IpAddr;
 
-use super::{Issuer, Subject, TokenId, internal};
+use super::{Issuer, Subject, TokenId};
 use crate::audit::{EventKind, Outcome};
 use crate::crypto::jwt::{self, JwtType};
 use crate::crypto::{SecretHash, pkce, random};
 use crate::protocol::claims::{IdTokenClaims, TokenResponse};
 use crate::protocol::pkce::{CodeChallenge, CodeVerifier};
-use crate::protocol::{ErrorCode, GrantType, OAuthError, ScopeSet};
+use crate::protocol::{ErrorCode, GrantType, OAuthError};
 use crate::store::clients::ClientRecord;
 use crate::store::grants::{CodeGrant, NewRefresh, Redemption, RefreshGrant};
 use crate::store::users::UserRecord;
 
-fn invalid_grant(description: &str) -> OAuthError {
+pub(super) fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, description)
-}
-
-fn unavailable(e: crate::store::Error) -> OAuthError {
-    tracing::warn!(error = %e, "store unavailable during code exchange");
-    OAuthError::unavailable()
 }
 
 impl Issuer {
@@ -46,21 +40,12 @@ impl Issuer {
         let now = self.clock.now();
         let hash = SecretHash::of(code);
         // A code already used has no live user: the redemption below then detects the replay.
-        let user = match self
-            .store
-            .code_user(hash.as_bytes(), now)
-            .await
-            .map_err(unavailable)?
-        {
-            Some(row) => self
-                .store
-                .find_user_by_row(&row)
-                .await
-                .map_err(unavailable)?,
+        let user = match self.store.code_user(hash.as_bytes(), now).await? {
+            Some(row) => self.store.find_user_by_row(&row).await?,
             None => None,
         };
-        let refresh_token = random::token().map_err(internal)?;
-        let salt = random::salt().map_err(internal)?;
+        let refresh_token = random::token()?;
+        let salt = random::salt()?;
         let id = TokenId::new(now, self.access_ttl(client))?;
         let mut checked = Err(invalid_grant("the code is unknown or expired"));
         let redemption = self
@@ -74,8 +59,7 @@ impl Issuer {
                 (usable && self.offline(client, &grant.scope))
                     .then(|| self.refresh_record(client, grant, &refresh_token, salt, now))
             })
-            .await
-            .map_err(unavailable)?;
+            .await?;
         let grant = match redemption {
             Redemption::Fresh(grant) => grant,
             Redemption::Replayed { family } => {
@@ -105,7 +89,13 @@ impl Issuer {
 
     /// A replayed code or reused refresh token: a stolen value, or a client bug; either way the
     /// operator hears of it.
-    fn reuse_detected(&self, client: &ClientRecord, address: IpAddr, family: &str, what: &str) {
+    pub(super) fn reuse_detected(
+        &self,
+        client: &ClientRecord,
+        address: IpAddr,
+        family: &str,
+        what: &str,
+    ) {
         tracing::warn!(client_id = %client.client_id, %family, "{what}");
         self.audit.record(
             self.user_event(
@@ -119,111 +109,9 @@ impl Issuer {
     }
 
     /// A refresh token comes with `offline_access`, for clients allowed the refresh grant.
-    fn offline(&self, client: &ClientRecord, scope: &str) -> bool {
+    pub(super) fn offline(&self, client: &ClientRecord, scope: &str) -> bool {
         scope.split(' ').any(|s| s == "offline_access")
             && client.grant_types.contains(&GrantType::RefreshToken)
-    }
-
-    /// RFC 6749 §6 with rotation: the presented token is spent and a successor issued in one
-    /// transaction; presenting a spent token revokes the whole family (RFC 9700 §4.14.2).
-    pub(super) async fn refresh(
-        &self,
-        client: &ClientRecord,
-        token: &str,
-        asked: Option<ScopeSet>,
-        address: IpAddr,
-    ) -> Result<TokenResponse, OAuthError> {
-        if !client.grant_types.contains(&GrantType::RefreshToken) {
-            return Err(OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                "this client is not allowed to use the refresh_token grant",
-            ));
-        }
-        let now = self.clock.now();
-        let random_successor = random::token().map_err(internal)?;
-        let salt = random::salt().map_err(internal)?;
-        let id = TokenId::new(now, self.access_ttl(client))?;
-        let spent = SecretHash::of(token);
-        // Checked inside the rotation: a refused request leaves the presented token usable.
-        let acceptable =
-            |g: &RefreshGrant| g.client_row == client.id && narrowed(g, asked.as_ref()).is_ok();
-        // Derived, so a retry inside the grace window is given the same successor again.
-        let mut successor = random_successor;
-        let rotation = self
-            .store
-            .rotate_refresh(
-                spent.as_bytes(),
-                &id.issued_to(client),
-                |g| {
-                    if let Some(grant_salt) = &g.successor_salt {
-                        successor = random::derived_token(grant_salt, token);
-                    }
-                    acceptable(g).then(|| NewRefresh {
-                        hash: SecretHash::of(&successor).as_bytes().to_vec(),
-                        grant: g.clone(),
-                        idle_expires_at: now + self.sessions.refresh_idle_ttl,
-                        salt,
-                    })
-                },
-                self.sessions.refresh_reuse_grace,
-                now,
-            )
-            .await
-            .map_err(unavailable)?;
-        let grant = match rotation {
-            Redemption::Fresh(grant) => grant,
-            Redemption::Declined(grant) if grant.client_row != client.id => {
-                return Err(invalid_grant(
-                    "the refresh token was issued to another client",
-                ));
-            }
-            Redemption::Declined(grant) => {
-                return Err(narrowed(&grant, asked.as_ref())
-                    .err()
-                    .unwrap_or_else(OAuthError::server_error));
-            }
-            Redemption::Replayed { family } => {
-                let what = "refresh token reused; its sign-in is revoked";
-                self.reuse_detected(client, address, &family, what);
-                return Err(invalid_grant(
-                    "this refresh token was already used; its sign-in is revoked",
-                ));
-            }
-            Redemption::Invalid => {
-                return Err(invalid_grant(
-                    "the refresh token is unknown, expired or revoked",
-                ));
-            }
-        };
-        let scope = narrowed(&grant, asked.as_ref())?;
-        let user = self
-            .store
-            .find_user_by_row(&grant.user_row)
-            .await
-            .map_err(unavailable)?
-            .filter(|u| u.disabled_at.is_none())
-            .ok_or_else(|| invalid_grant("the user can no longer sign in"))?;
-        let subject = Subject {
-            sub: &user.id,
-            roles: &user.roles,
-            permissions: &user.permissions,
-            tenant: &user.tenant,
-        };
-        let scope = scope.to_string();
-        let access_token = self.access_token(client, &subject, &grant.audience, &scope, &id)?;
-        self.audit.record(
-            self.user_event(EventKind::TokenIssued, Outcome::Success, client, address)
-                .actor(&user.id)
-                .detail("grant refresh_token"),
-        );
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: id.exp - id.iat,
-            scope,
-            id_token: None,
-            refresh_token: Some(successor),
-        })
     }
 
     /// Access token and ID token (scope `openid`), with the refresh token already stored.
@@ -249,12 +137,9 @@ impl Issuer {
             false => None,
         };
         Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in: id.exp - id.iat,
-            scope: grant.scope.clone(),
             id_token,
             refresh_token,
+            ..id.response(access_token, grant.scope.clone())
         })
     }
 
@@ -287,7 +172,7 @@ impl Issuer {
             sid: grant.sid.as_deref(),
         };
         let keys = self.keys.current();
-        jwt::sign(&keys.active, JwtType::IdToken, &claims).map_err(internal)
+        Ok(jwt::sign(&keys.active, JwtType::IdToken, &claims)?)
     }
 
     /// The stored form of the first refresh token of a sign-in.
@@ -349,20 +234,4 @@ fn check(
         ));
     }
     Ok(())
-}
-
-/// The scope of a refreshed token: the original grant, or a part of it (RFC 6749 §6).
-fn narrowed(grant: &RefreshGrant, asked: Option<&ScopeSet>) -> Result<String, OAuthError> {
-    let granted = ScopeSet::parse(&grant.scope)
-        .map_err(|_| invalid_grant("the refresh token is unusable"))?;
-    let Some(asked) = asked else {
-        return Ok(granted.to_string());
-    };
-    match asked.excess_over(&granted).next() {
-        Some(extra) => Err(OAuthError::invalid_scope(format!(
-            "scope {:?} was not part of the original grant",
-            extra.as_str()
-        ))),
-        None => Ok(asked.to_string()),
-    }
 }
