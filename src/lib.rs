@@ -31,11 +31,7 @@ pub mod private_file;
 pub mod protocol;
 /// Browser sign-in decisions: authorization, login, consent.
 pub mod signin;
-/// Shared handler state.
-pub mod state;
 /// Persistence over SQLite and PostgreSQL (the only module with SQL).
 pub mod store;
 /// Logging set-up.
 pub mod telemetry;
-/// The askama pages.
-pub mod views;

@@ -12,9 +12,10 @@ use axum::{Json, Router};
 use super::bearer;
 use super::error::{method_not_allowed, plain_error};
 use crate::admin::{ADMIN_API, ADMIN_SCOPE};
+use crate::http::state::AppState;
 use crate::issuer::Issuer;
+use crate::issuer::bearer::BearerError;
 use crate::protocol::form::FormParams;
-use crate::state::AppState;
 
 const MAX_LIMIT: i64 = 1000;
 
@@ -30,10 +31,10 @@ async fn audit(
     headers: HeaderMap,
 ) -> Response {
     let Some(token) = bearer::token(&headers) else {
-        return bearer::missing();
+        return BearerError::Missing.into_response();
     };
     if let Err(e) = issuer.bearer(token, Some(ADMIN_API), ADMIN_SCOPE).await {
-        return bearer::refused(e);
+        return e.into_response();
     }
     let bad = |why: &str| plain_error(StatusCode::BAD_REQUEST, "invalid_request", why);
     let params = match FormParams::parse(query.unwrap_or_default().as_bytes()) {

@@ -5,6 +5,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::views::{ErrorPage, render};
+use crate::issuer::bearer::BearerError;
 use crate::protocol::{ErrorCode, OAuthError};
 
 #[derive(Serialize)]
@@ -67,4 +69,80 @@ pub async fn method_not_allowed() -> Response {
         "method_not_allowed",
         "this endpoint does not accept that method",
     )
+}
+
+/// RFC 6750 §3: refusals of a bearer token carry a `WWW-Authenticate` challenge.
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        match self {
+            BearerError::Missing => challenge(
+                StatusCode::UNAUTHORIZED,
+                "Bearer realm=\"castellan\"".into(),
+            ),
+            BearerError::InvalidToken(why) => challenge(
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "Bearer realm=\"castellan\", error=\"invalid_token\", error_description=\"{why}\""
+                ),
+            ),
+            BearerError::InsufficientScope(scope) => challenge(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Bearer realm=\"castellan\", error=\"insufficient_scope\", scope=\"{scope}\", error_description=\"the access token lacks the {scope} scope\""
+                ),
+            ),
+            BearerError::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        }
+    }
+}
+
+fn challenge(status: StatusCode, value: String) -> Response {
+    let mut response = status.into_response();
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// A problem shown to the person at the browser, on an error page: nothing is redirected.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl PageError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    /// 503: the store is down; the browser may simply try again (`Retry-After`).
+    pub fn unavailable(what: &str) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!("{what} is unavailable right now. Try again in a few seconds."),
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let mut response = render(&ErrorPage {
+            message: &self.message,
+        });
+        if response.status() == StatusCode::OK {
+            *response.status_mut() = self.status;
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
 }

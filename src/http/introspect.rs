@@ -11,10 +11,10 @@ use axum::{Json, Router};
 use super::client_addr::ClientAddr;
 use super::error::method_not_allowed;
 use super::extract::OAuthForm;
+use crate::http::state::AppState;
 use crate::issuer::Issuer;
 use crate::protocol::OAuthError;
 use crate::protocol::introspection::TokenParam;
-use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -15,8 +15,10 @@ pub mod observe;
 pub mod rate_limit;
 pub mod server;
 pub mod signin;
+pub mod state;
 pub mod token;
 pub mod userinfo;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +28,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::state::AppState;
+use crate::http::state::AppState;
 
 /// Largest request body accepted anywhere.
 pub const MAX_BODY: usize = 64 * 1024;

@@ -10,12 +10,12 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use super::{client_addr, error, signin};
+use super::{client_addr, error};
 use crate::address;
 use crate::config::RateLimits;
 use crate::protocol::{ErrorCode, OAuthError};
@@ -114,10 +114,11 @@ pub async fn enforce(State(state): State<Guard>, request: Request, next: Next) -
                 format!("too many requests from this address; retry in {seconds} s"),
             ),
         ),
-        Voice::Page => signin::error_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts from your network. Wait a minute and try again.",
-        ),
+        Voice::Page => error::PageError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "Too many attempts from your network. Wait a minute and try again.".into(),
+        }
+        .into_response(),
     };
     response
         .headers_mut()

@@ -11,8 +11,9 @@ use axum::routing::get;
 
 use super::bearer;
 use super::error::method_not_allowed;
+use crate::http::state::AppState;
 use crate::issuer::Issuer;
-use crate::state::AppState;
+use crate::issuer::bearer::BearerError;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(
@@ -23,7 +24,7 @@ pub fn router() -> Router<AppState> {
 
 async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Response {
     let Some(token) = bearer::token(&headers) else {
-        return bearer::missing();
+        return BearerError::Missing.into_response();
     };
     match issuer.userinfo(token).await {
         Ok(claims) => {
@@ -33,6 +34,6 @@ async fn userinfo(State(issuer): State<Arc<Issuer>>, headers: HeaderMap) -> Resp
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-        Err(e) => bearer::refused(e),
+        Err(e) => e.into_response(),
     }
 }

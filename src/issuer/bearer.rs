@@ -8,6 +8,8 @@ use crate::crypto::jwt;
 /// Why a bearer token was refused (RFC 6750 §3.1).
 #[derive(Debug, PartialEq, Eq)]
 pub enum BearerError {
+    /// No `Authorization: Bearer` credentials at all (§3.1: a bare challenge).
+    Missing,
     InvalidToken(&'static str),
     /// The scope the token lacks.
     InsufficientScope(&'static str),

@@ -1,6 +1,26 @@
 //! The pages Castellan shows, one askama template each (compiled in; see `templates/`).
 
 use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+/// A page, never cached (it may carry a CSRF token or a code); a template that fails is a 500.
+pub fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => no_store(Html(html).into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+pub fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
