@@ -11,7 +11,7 @@ use axum::http::HeaderValue;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::audit::{self, Audit};
+use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::{Config, MasterKeySource};
 use crate::crypto::password::Hasher;
@@ -28,12 +28,9 @@ use crate::signin::SignIn;
 use crate::signin::lockout::Lockout;
 use crate::store::clients::ClientRecord;
 use crate::store::{self, Store};
-use crate::{admin, http, keys, private_file};
+use crate::{admin, http, jobs, keys, private_file};
 
-/// How often a node checks the store for changes made elsewhere (CLI, other nodes).
-pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
-/// How often a node checks whether a rotation step is due.
-pub const ROTATION_INTERVAL: Duration = Duration::from_secs(2);
+pub use crate::jobs::REFRESH_INTERVAL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -142,20 +139,6 @@ impl App {
             limiters: Arc::new(Limiters::new(&config.rate_limits)),
             trusted_proxies: config.trusted_proxies.clone().into(),
         });
-        let mut jobs = vec![
-            tokio::spawn(refresh_loop(state.clone())),
-            tokio::spawn(housekeeping_loop(state.clone(), config.lockout.window)),
-            tokio::spawn(audit::retention_loop(
-                state.store.clone(),
-                config.audit_retention,
-                clock.clone(),
-            )),
-            tokio::spawn(purge_loop(
-                state.store.clone(),
-                clock.clone(),
-                Duration::from_secs(config.purge_interval),
-            )),
-        ];
         let rotator = Arc::new(Rotator::new(
             state.store.clone(),
             Arc::clone(&state.keys),
@@ -163,10 +146,7 @@ impl App {
             state.issuer.clock.clone(),
             state.issuer.audit.clone(),
         ));
-        // A fixed clock belongs to its owner (a test), who runs the rotator as it moves time.
-        if let Clock::System = &state.issuer.clock {
-            jobs.push(tokio::spawn(rotation_loop(Arc::clone(&rotator))));
-        }
+        let jobs = jobs::spawn(&state, config, &rotator);
         Ok(Self {
             listener,
             state,
@@ -280,74 +260,6 @@ async fn bootstrap_into(
             ))
         })?;
     Ok(Some(created))
-}
-
-/// Picks up changes made by the CLI or other nodes: clients and keys are reloaded on a new generation.
-async fn refresh_loop(state: AppState) {
-    let mut seen = state.store.generation().await.ok();
-    let mut ticker = tokio::time::interval(REFRESH_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match state.store.generation().await {
-            Ok(generation) if Some(generation) != seen => {
-                state.issuer.clients.invalidate();
-                match state.keys.refresh(&state.store).await {
-                    Ok(()) => seen = Some(generation),
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot reload signing keys; keeping the current set")
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot check the store for changes"),
-        }
-    }
-}
-
-/// Forgets idle rate-limit entries and old failed-login counts, once a minute.
-async fn housekeeping_loop(state: AppState, lockout_window: i64) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(60));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        state.limiters.forget_idle();
-        let now = state.issuer.clock.now();
-        // Pair counters are kept a day (`signin::lockout`), longer than any window.
-        let before = now - lockout_window.max(86_400);
-        if let Err(e) = state.store.purge_login_failures(before).await {
-            tracing::warn!(error = %e, "cannot purge old failed sign-ins");
-        }
-    }
-}
-
-/// Deletes expired codes, sessions, refresh tokens and revocations; every node runs it, and
-/// deleting what another node already deleted is harmless.
-async fn purge_loop(store: Store, clock: Clock, every: Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match store.purge_expired(clock.now()).await {
-            Ok(counts) if counts.total() > 0 => {
-                tracing::debug!(deleted = counts.total(), "purged expired rows")
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot purge expired rows; retrying later"),
-        }
-    }
-}
-
-/// Performs scheduled rotation steps; every node runs it, conditional updates keep one winner.
-async fn rotation_loop(rotator: Arc<Rotator>) {
-    let mut ticker = tokio::time::interval(ROTATION_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if let Err(e) = rotator.tick().await {
-            tracing::warn!(error = %e, "key rotation step failed; retrying");
-        }
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -22,6 +22,8 @@ pub mod directory;
 pub mod http;
 /// Token issuance: client authentication and grant rules.
 pub mod issuer;
+/// Scheduled work: key rotation, cache refresh, purges, audit retention.
+pub mod jobs;
 /// The in-memory signing-key ring and its JWKS.
 pub mod keys;
 pub mod metrics;
