@@ -33,6 +33,8 @@
 //! - `CASTELLAN_BENCH_SIGNINS`: concurrent sign-ins (default twice the cores, at least 8).
 //!
 //! Linux only: CPU time and memory are read from `/proc`.
+// Benchmarks time themselves with the wall clock.
+#![allow(clippy::disallowed_methods)]
 
 mod support;
 

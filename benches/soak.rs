@@ -25,6 +25,8 @@
 //! - `CASTELLAN_SOAK_TIMEOUT_SECS`: a request's time limit once sent (default 5).
 //!
 //! Linux only: memory, threads and files are read from `/proc`.
+// Benchmarks time themselves with the wall clock.
+#![allow(clippy::disallowed_methods)]
 
 mod support;
 

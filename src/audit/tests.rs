@@ -1,4 +1,5 @@
 //! The recorder's unit tests: queueing, counting, dropping, writing, retrying.
+#![allow(clippy::disallowed_methods)]
 use super::writer::backoff;
 use super::*;
 use tokio::time::Instant;

@@ -65,7 +65,7 @@ impl Writer {
     }
 
     fn may_write(&self) -> bool {
-        self.retry_at.is_none_or(|at| Instant::now() >= at)
+        self.retry_at.is_none_or(|at| Instant::from_std(crate::clock::monotonic()) >= at)
     }
 
     /// Stores the pending events and the counted issuance in one transaction; keeps them on error.
@@ -86,7 +86,7 @@ impl Writer {
             Err(e) => {
                 self.failures = self.failures.saturating_add(1);
                 let delay = backoff(self.failures);
-                self.retry_at = Some(Instant::now() + delay);
+                self.retry_at = Some(Instant::from_std(crate::clock::monotonic()) + delay);
                 tracing::warn!(
                     error = %e,
                     pending = self.pending.len(),

@@ -2,7 +2,6 @@
 //! on every log line written while it is handled and on the response; and is counted and timed.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
@@ -28,7 +27,7 @@ pub async fn observe(
     request: Request,
     next: Next,
 ) -> Response {
-    let started = Instant::now();
+    let started = crate::clock::monotonic();
     let id = request
         .headers()
         .get(&REQUEST_ID)
