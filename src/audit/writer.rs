@@ -65,7 +65,8 @@ impl Writer {
     }
 
     fn may_write(&self) -> bool {
-        self.retry_at.is_none_or(|at| Instant::from_std(crate::clock::monotonic()) >= at)
+        self.retry_at
+            .is_none_or(|at| Instant::from_std(crate::clock::monotonic()) >= at)
     }
 
     /// Stores the pending events and the counted issuance in one transaction; keeps them on error.
