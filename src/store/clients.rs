@@ -7,9 +7,9 @@ use sqlx::{Any, Transaction};
 use super::apis::{api_serving, serves_tenant_2};
 use super::error::ResultExt;
 use super::resource_servers::{register_resource_server, resource_server_rows};
-use super::roles::role_id;
+use super::roles::{Holder, grant_role, roles_and_permissions};
 use super::tenants::tenant_id;
-use super::{Error, Result, Store, bump_generation, commit_change, new_id};
+use super::{Error, Result, Store, bump_generation, commit_change, new_id, set_field};
 use crate::crypto::SecretHash;
 use crate::protocol::{
     ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, ScopeSet, TenantSlug,
@@ -202,7 +202,7 @@ impl Store {
             register_resource_server(&mut tx, &id, &tenant_row, &new.tenant, api).await?;
         }
         for role in &new.roles {
-            grant_role(&mut tx, &id, &tenant_row, &new.tenant, role).await?;
+            grant_role(&mut tx, Holder::Client, &id, &tenant_row, &new.tenant, role).await?;
         }
         bump_generation(&mut tx).await?;
         let record = load(&mut tx, By::RowId, &id).await?;
@@ -295,13 +295,7 @@ impl Store {
         V: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Send,
     {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(sql)
-            .bind(value)
-            .bind(now)
-            .bind(client_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        if set_field(&mut tx, sql, value, now, client_id.as_str()).await? == 0 {
             return Err(no_such_client(client_id));
         }
         commit_change(tx).await?;
@@ -352,24 +346,6 @@ async fn grant_api(
     Ok(())
 }
 
-async fn grant_role(
-    tx: &mut Transaction<'_, Any>,
-    client_row: &str,
-    tenant_row: &str,
-    tenant: &TenantSlug,
-    role: &str,
-) -> Result<()> {
-    let role_row = role_id(tx, tenant_row, tenant, role).await?;
-    sqlx::query(
-        "INSERT INTO client_roles (client_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    )
-    .bind(client_row)
-    .bind(&role_row)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// The client with this row id, as `find_client` gives it.
 pub(crate) async fn load_by_row(
     tx: &mut Transaction<'_, Any>,
@@ -405,13 +381,7 @@ async fn load(tx: &mut Transaction<'_, Any>, by: By, value: &str) -> Result<Opti
     .fetch_all(&mut **tx)
     .await?;
     let server_rows = resource_server_rows(tx, &row.id, &row.tenant_id).await?;
-    let role_rows: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT r.name, p.permission FROM client_roles cr JOIN roles r ON r.id = cr.role_id \
-         LEFT JOIN role_permissions p ON p.role_id = r.id WHERE cr.client_id = $1",
-    )
-    .bind(&row.id)
-    .fetch_all(&mut **tx)
-    .await?;
+    let (roles, permissions) = roles_and_permissions(tx, Holder::Client, &row.id).await?;
 
     let uri_rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT kind, uri FROM client_redirect_uris WHERE client_id = $1 ORDER BY kind, uri",
@@ -457,12 +427,6 @@ async fn load(tx: &mut Transaction<'_, Any>, by: By, value: &str) -> Result<Opti
     }
     dormant_apis.sort();
     dormant_apis.dedup();
-    let mut roles: Vec<String> = role_rows.iter().map(|(r, _)| r.clone()).collect();
-    roles.sort();
-    roles.dedup();
-    let mut permissions: Vec<String> = role_rows.into_iter().filter_map(|(_, p)| p).collect();
-    permissions.sort();
-    permissions.dedup();
     let secret_hash = match row.secret_hash {
         Some(bytes) => Some(SecretHash::from_bytes(&bytes).ok_or_else(|| corrupt("secret hash"))?),
         None => None,

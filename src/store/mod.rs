@@ -139,6 +139,27 @@ pub(crate) async fn bump_generation(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -
 }
 
 /// Commits a change that running servers cache, telling every node about it in the same transaction.
+/// Runs a one-row change `sql` binding `($1 = value, $2 = now, $3 = key)`; how many rows changed.
+/// Users and clients update their fields (secret, disabled_at, password) this way.
+pub(crate) async fn set_field<V>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sql: &'static str,
+    value: V,
+    now: i64,
+    key: &str,
+) -> Result<u64>
+where
+    V: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send,
+{
+    let done = sqlx::query(sql)
+        .bind(value)
+        .bind(now)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 pub(crate) async fn commit_change(mut tx: sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
     bump_generation(&mut tx).await?;
     tx.commit().await?;

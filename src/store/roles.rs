@@ -114,3 +114,65 @@ pub(crate) async fn role_id(
     row.map(|(id,)| id)
         .ok_or_else(|| Error::NotFound(format!("role {role:?} does not exist in tenant {tenant}")))
 }
+
+/// Who holds roles: users sign in with them, clients act with them; both tables work alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Holder {
+    User,
+    Client,
+}
+
+/// Gives the holder at `holder_row` the tenant's `role` (a role of another tenant is not found).
+pub(crate) async fn grant_role(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    holder: Holder,
+    holder_row: &str,
+    tenant_row: &str,
+    tenant: &TenantSlug,
+    role: &str,
+) -> Result<()> {
+    let role_row = role_id(tx, tenant_row, tenant, role).await?;
+    let sql = match holder {
+        Holder::User => {
+            "INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        }
+        Holder::Client => {
+            "INSERT INTO client_roles (client_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        }
+    };
+    sqlx::query(sql)
+        .bind(holder_row)
+        .bind(&role_row)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The holder's role names and the union of their permissions, each sorted and without repeats.
+pub(crate) async fn roles_and_permissions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    holder: Holder,
+    holder_row: &str,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let sql = match holder {
+        Holder::User => {
+            "SELECT r.name, p.permission FROM user_roles h JOIN roles r ON r.id = h.role_id \
+             LEFT JOIN role_permissions p ON p.role_id = r.id WHERE h.user_id = $1"
+        }
+        Holder::Client => {
+            "SELECT r.name, p.permission FROM client_roles h JOIN roles r ON r.id = h.role_id \
+             LEFT JOIN role_permissions p ON p.role_id = r.id WHERE h.client_id = $1"
+        }
+    };
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(sql)
+        .bind(holder_row)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut roles: Vec<String> = rows.iter().map(|(r, _)| r.clone()).collect();
+    roles.sort();
+    roles.dedup();
+    let mut permissions: Vec<String> = rows.into_iter().filter_map(|(_, p)| p).collect();
+    permissions.sort();
+    permissions.dedup();
+    Ok((roles, permissions))
+}

@@ -3,9 +3,9 @@
 use sqlx::{Any, Transaction};
 
 use super::error::ResultExt;
-use super::roles::role_id;
+use super::roles::{Holder, grant_role, roles_and_permissions};
 use super::tenants::tenant_id;
-use super::{Error, Result, Store, bump_generation, commit_change, new_id};
+use super::{Error, Result, Store, bump_generation, commit_change, new_id, set_field};
 use crate::protocol::TenantSlug;
 
 /// A user without the password hash, which only the sign-in path reads.
@@ -97,7 +97,7 @@ impl Store {
         .map_err(Error::from)
         .on_conflict(|| format!("user {:?} already exists in tenant {}", new.username, new.tenant))?;
         for role in &new.roles {
-            grant_role(&mut tx, &id, &tenant_row, &new.tenant, role).await?;
+            grant_role(&mut tx, Holder::User, &id, &tenant_row, &new.tenant, role).await?;
         }
         bump_generation(&mut tx).await?;
         let user = load(&mut tx, &id).await?;
@@ -226,7 +226,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let (id, tenant_row) = user_id(&mut tx, tenant, username).await?;
-        grant_role(&mut tx, &id, &tenant_row, tenant, role).await?;
+        grant_role(&mut tx, Holder::User, &id, &tenant_row, tenant, role).await?;
         commit_change(tx).await?;
         Ok(())
     }
@@ -270,12 +270,7 @@ impl Store {
     {
         let mut tx = self.begin_write().await?;
         let (id, _) = user_id(&mut tx, tenant, username).await?;
-        sqlx::query(sql)
-            .bind(value)
-            .bind(now)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+        set_field(&mut tx, sql, value, now, &id).await?;
         commit_change(tx).await?;
         Ok(())
     }
@@ -301,22 +296,6 @@ async fn user_id(
     })
 }
 
-async fn grant_role(
-    tx: &mut Transaction<'_, Any>,
-    user_row: &str,
-    tenant_row: &str,
-    tenant: &TenantSlug,
-    role: &str,
-) -> Result<()> {
-    let role_row = role_id(tx, tenant_row, tenant, role).await?;
-    sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(user_row)
-        .bind(&role_row)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 async fn load(tx: &mut Transaction<'_, Any>, id: &str) -> Result<UserRecord> {
     let (id, tenant, username, email, name, disabled_at, created_at): UserRow = sqlx::query_as(
         "SELECT u.id, t.slug, u.username, u.email, u.name, u.disabled_at, u.created_at \
@@ -325,18 +304,7 @@ async fn load(tx: &mut Transaction<'_, Any>, id: &str) -> Result<UserRecord> {
     .bind(id)
     .fetch_one(&mut **tx)
     .await?;
-    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT r.name, p.permission FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
-         LEFT JOIN role_permissions p ON p.role_id = r.id WHERE ur.user_id = $1 ORDER BY r.name, p.permission",
-    )
-    .bind(&id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut roles: Vec<String> = rows.iter().map(|(r, _)| r.clone()).collect();
-    roles.dedup();
-    let mut permissions: Vec<String> = rows.into_iter().filter_map(|(_, p)| p).collect();
-    permissions.sort();
-    permissions.dedup();
+    let (roles, permissions) = roles_and_permissions(tx, Holder::User, &id).await?;
     Ok(UserRecord {
         id,
         tenant,
