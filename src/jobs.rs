@@ -14,9 +14,9 @@ use tokio::time::MissedTickBehavior;
 use crate::audit;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::error_chain::report;
 use crate::http::state::AppState;
 use crate::keys::rotation::Rotator;
-use crate::telemetry::report;
 
 /// How often a node looks for changes made by the CLI or other nodes.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);

@@ -33,10 +33,10 @@ async fn main() -> ExitCode {
         }
         Command::Healthcheck(args) => cli::healthcheck(args, &config)
             .await
-            .map_err(|e| telemetry::report(&e)),
+            .map_err(|e| castellan::error_chain::report(&e)),
         command => cli::run(command, &matches, &config)
             .await
-            .map_err(|e| telemetry::report(&e)),
+            .map_err(|e| castellan::error_chain::report(&e)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,7 +51,7 @@ async fn serve(config: &Config) -> Result<(), String> {
     telemetry::init(config.log_format);
     let app = App::build(config)
         .await
-        .map_err(|e| telemetry::report(&e))?;
+        .map_err(|e| castellan::error_chain::report(&e))?;
     match (&app.bootstrap, &app.bootstrap_file) {
         (Some((client, _)), Some(path)) => println!(
             "Bootstrap admin client {} created (scope castellan:admin); its secret is in {} (mode 0600).",

@@ -48,7 +48,7 @@ impl Issuer {
 
 impl From<crate::store::Error> for BearerError {
     fn from(e: crate::store::Error) -> Self {
-        tracing::warn!(error = %crate::telemetry::report(&e), "store unavailable for a bearer check");
+        tracing::warn!(error = %crate::error_chain::report(&e), "store unavailable for a bearer check");
         Self::Unavailable
     }
 }

@@ -1,9 +1,9 @@
 //! How the layers below become OAuth errors: each failure is logged once, here, with its cause.
 
 use crate::crypto::CryptoError;
+use crate::error_chain::report;
 use crate::protocol::OAuthError;
 use crate::store;
-use crate::telemetry::report;
 
 impl From<store::Error> for OAuthError {
     fn from(e: store::Error) -> Self {

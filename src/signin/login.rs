@@ -7,10 +7,10 @@ use super::{SignIn, Step, Verified, lockout};
 use crate::audit::{AuditEvent, EventKind, Outcome};
 use crate::crypto::password;
 use crate::crypto::{SecretHash, random};
+use crate::error_chain::report;
 use crate::protocol::form::FormParams;
 use crate::store::sessions::{NewSession, Session};
 use crate::store::users::UserRecord;
-use crate::telemetry::report;
 
 /// One submission of the login form.
 pub struct Attempt<'a> {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::crypto::SecretHash;
 use crate::crypto::password::Hasher;
+use crate::error_chain::report;
 use crate::issuer::Issuer;
 use crate::protocol::GrantType;
 use crate::protocol::authorize::{
@@ -27,7 +28,6 @@ use crate::protocol::form::FormParams;
 use crate::store::clients::ClientRecord;
 use crate::store::sessions::Session;
 use crate::store::users::UserRecord;
-use crate::telemetry::report;
 use error::Stop;
 
 /// Authorization codes live 60 seconds (DESIGN.md).

@@ -4,16 +4,20 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{Any, Transaction};
 
-use super::apis::{api_serving, serves_tenant_2};
+use super::apis::api_serving;
 use super::error::ResultExt;
-use super::resource_servers::{register_resource_server, resource_server_rows};
-use super::roles::{Holder, grant_role, roles_and_permissions};
+use super::resource_servers::register_resource_server;
+use super::roles::{Holder, grant_role};
 use super::tenants::tenant_id;
+mod load;
+
 use super::{Error, Result, Store, bump_generation, commit_change, new_id, set_field};
 use crate::crypto::SecretHash;
 use crate::protocol::{
     ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, ScopeSet, TenantSlug,
 };
+pub(crate) use load::load_by_row;
+use load::{By, load};
 
 /// A client as the token endpoint needs it: everything resolved, ready to cache.
 #[derive(Debug, Clone)]
@@ -99,44 +103,6 @@ impl NewClient {
             ));
         }
         Ok(())
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct ClientRow {
-    id: String,
-    client_id: String,
-    tenant_id: String,
-    slug: String,
-    name: String,
-    secret_hash: Option<Vec<u8>>,
-    token_ttl: Option<i64>,
-    disabled_at: Option<i64>,
-    created_at: i64,
-    is_public: i64,
-    skip_consent: i64,
-}
-
-/// How `load` finds the client.
-#[derive(Clone, Copy)]
-enum By {
-    RowId,
-    ClientId,
-}
-
-impl By {
-    fn sql(self) -> &'static str {
-        match self {
-            Self::RowId => {
-                "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at, c.is_public, c.skip_consent FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
-            }
-            Self::ClientId => {
-                "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at, c.is_public, c.skip_consent FROM clients c JOIN tenants t ON t.id = c.tenant_id \
-                 WHERE c.client_id = $1"
-            }
-        }
     }
 }
 
@@ -344,111 +310,4 @@ async fn grant_api(
             .await?;
     }
     Ok(())
-}
-
-/// The client with this row id, as `find_client` gives it.
-pub(crate) async fn load_by_row(
-    tx: &mut Transaction<'_, Any>,
-    id: &str,
-) -> Result<Option<ClientRecord>> {
-    load(tx, By::RowId, id).await
-}
-
-/// Loads one client, in one consistent snapshot.
-async fn load(tx: &mut Transaction<'_, Any>, by: By, value: &str) -> Result<Option<ClientRecord>> {
-    let Some(row): Option<ClientRow> = sqlx::query_as(by.sql())
-        .bind(value)
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let grants: Vec<(String,)> =
-        sqlx::query_as("SELECT grant_type FROM client_grant_types WHERE client_id = $1")
-            .bind(&row.id)
-            .fetch_all(&mut **tx)
-            .await?;
-    // Grants for an API that stopped serving the tenant are read, and set aside below.
-    let api_rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(concat!(
-        "SELECT a.identifier, s.scope, CAST(CASE WHEN ",
-        serves_tenant_2!(),
-        " THEN 1 ELSE 0 END AS BIGINT) FROM client_apis ca JOIN apis a ON a.id = ca.api_id \
-         LEFT JOIN client_api_scopes s ON s.client_id = ca.client_id AND s.api_id = ca.api_id \
-         WHERE ca.client_id = $1"
-    ))
-    .bind(&row.id)
-    .bind(&row.tenant_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let server_rows = resource_server_rows(tx, &row.id, &row.tenant_id).await?;
-    let (roles, permissions) = roles_and_permissions(tx, Holder::Client, &row.id).await?;
-
-    let uri_rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT kind, uri FROM client_redirect_uris WHERE client_id = $1 ORDER BY kind, uri",
-    )
-    .bind(&row.id)
-    .fetch_all(&mut **tx)
-    .await?;
-
-    let corrupt =
-        |what: &str| Error::internal(format!("client {} has an invalid {what}", row.client_id));
-    let (mut redirect_uris, mut post_logout_redirect_uris) = (Vec::new(), Vec::new());
-    for (kind, uri) in uri_rows {
-        let uri = RedirectUri::parse(&uri).map_err(|_| corrupt("redirect URI"))?;
-        match kind.as_str() {
-            "login" => redirect_uris.push(uri),
-            _ => post_logout_redirect_uris.push(uri),
-        }
-    }
-    let grant_types = grants
-        .iter()
-        .filter_map(|(g,)| GrantType::parse(g).ok())
-        .collect();
-    let mut apis: BTreeMap<String, ScopeSet> = BTreeMap::new();
-    let mut resource_server_for = BTreeSet::new();
-    let mut dormant_apis = Vec::new();
-    for (identifier, served) in &server_rows {
-        match served {
-            0 => dormant_apis.push(identifier.clone()),
-            _ => {
-                resource_server_for.insert(identifier.clone());
-            }
-        }
-    }
-    for (identifier, scope, served) in api_rows {
-        if served == 0 {
-            dormant_apis.push(identifier);
-            continue;
-        }
-        let entry = apis.entry(identifier).or_default();
-        if let Some(scope) = scope {
-            entry.insert(Scope::parse(&scope).map_err(|_| corrupt("scope"))?);
-        }
-    }
-    dormant_apis.sort();
-    dormant_apis.dedup();
-    let secret_hash = match row.secret_hash {
-        Some(bytes) => Some(SecretHash::from_bytes(&bytes).ok_or_else(|| corrupt("secret hash"))?),
-        None => None,
-    };
-    Ok(Some(ClientRecord {
-        client_id: ClientId::parse(&row.client_id).map_err(|_| corrupt("client_id"))?,
-        tenant: TenantSlug::parse(&row.slug).map_err(|_| corrupt("tenant"))?,
-        id: row.id,
-        name: row.name,
-        secret_hash,
-        grant_types,
-        apis,
-        resource_server_for,
-        dormant_apis,
-        roles,
-        permissions,
-        token_ttl: row.token_ttl,
-        disabled_at: row.disabled_at,
-        created_at: row.created_at,
-        redirect_uris,
-        post_logout_redirect_uris,
-        public: row.is_public != 0,
-        skip_consent: row.skip_consent != 0,
-    }))
 }
