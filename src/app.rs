@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::{Config, MasterKeySource};
+use crate::context::Context;
 use crate::crypto::password::Hasher;
 use crate::crypto::{CryptoError, GeneratedSecret, MasterKey};
 use crate::directory::ClientDirectory;
@@ -100,10 +101,8 @@ impl App {
         let keys =
             Arc::new(KeyRing::load(&store, master, config.signing_key_bits, clock.now()).await?);
         let (audit, audit_writer) = Audit::spawn(store.clone(), clock.clone());
-        let issuer = Arc::new(Issuer {
-            issuer: issuer_url.clone(),
-            default_ttl: config.access_token_ttl,
-            max_ttl: config.max_token_ttl,
+        let ctx = Arc::new(Context {
+            issuer_url: issuer_url.clone(),
             clients: ClientDirectory::new(store.clone()),
             keys: Arc::clone(&keys),
             clock: clock.clone(),
@@ -111,6 +110,11 @@ impl App {
             sessions: config.sessions,
             audit: audit.clone(),
             metrics: Arc::new(Metrics::new()),
+        });
+        let issuer = Arc::new(Issuer {
+            ctx: Arc::clone(&ctx),
+            default_ttl: config.access_token_ttl,
+            max_ttl: config.max_token_ttl,
         });
         let metadata = ServerMetadata::for_issuer(&issuer_url);
         let discovery = Discovery {
@@ -120,14 +124,15 @@ impl App {
         };
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
         let signin = SignIn::new(
-            Arc::clone(&issuer),
+            Arc::clone(&ctx),
             Hasher::new(workers),
             Lockout::new(config.lockout),
         );
         let state = AppState::new(Shared {
             signin: Arc::new(signin),
             secure_cookies: issuer_url.starts_with("https://"),
-            issuer: Arc::clone(&issuer),
+            ctx,
+            issuer,
             keys,
             store,
             discovery: Arc::new(discovery),
@@ -143,8 +148,8 @@ impl App {
             state.store.clone(),
             Arc::clone(&state.keys),
             Policy::from_config(config),
-            state.issuer.clock.clone(),
-            state.issuer.audit.clone(),
+            state.ctx.clock.clone(),
+            state.ctx.audit.clone(),
         ));
         let jobs = jobs::spawn(&state, config, &rotator);
         Ok(Self {
@@ -174,12 +179,12 @@ impl App {
     }
 
     pub fn issuer(&self) -> &str {
-        &self.state.issuer.issuer
+        &self.state.ctx.issuer_url
     }
 
     /// The audit recorder, so a test can flush it instead of polling for rows.
     pub fn audit(&self) -> crate::audit::Audit {
-        self.state.issuer.audit.clone()
+        self.state.ctx.audit.clone()
     }
 
     /// Runs rotation steps on demand (tests drive a fixed clock through it).
@@ -202,7 +207,7 @@ impl App {
             job.abort();
         }
         // Pending audit events are written before the pool closes; an outage bounds the wait.
-        if tokio::time::timeout(Duration::from_secs(5), self.state.issuer.audit.flush())
+        if tokio::time::timeout(Duration::from_secs(5), self.state.ctx.audit.flush())
             .await
             .is_err()
         {

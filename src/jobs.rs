@@ -45,7 +45,7 @@ where
 /// The server's jobs. Rotation runs on its own only on the system clock: a fixed clock belongs
 /// to its owner (a test), who drives the rotator as it moves time.
 pub fn spawn(state: &AppState, config: &Config, rotator: &Arc<Rotator>) -> Vec<JoinHandle<()>> {
-    let clock = state.issuer.clock.clone();
+    let clock = state.ctx.clock.clone();
     let mut jobs = vec![
         every(REFRESH_INTERVAL, refresh(state.clone())),
         every(HOUSEKEEPING_INTERVAL, {
@@ -93,7 +93,7 @@ fn refresh(state: AppState) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Outp
             if seen.load(Ordering::Relaxed) == generation {
                 return;
             }
-            state.issuer.clients.invalidate();
+            state.ctx.clients.invalidate();
             match state.keys.refresh(&state.store).await {
                 Ok(()) => seen.store(generation, Ordering::Relaxed),
                 Err(e) => tracing::error!(
@@ -108,7 +108,7 @@ fn refresh(state: AppState) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Outp
 /// Forgets idle rate-limit entries and old failed-login counts.
 async fn housekeeping(state: AppState, lockout_window: i64) {
     state.limiters.forget_idle();
-    let now = state.issuer.clock.now();
+    let now = state.ctx.clock.now();
     // Pair counters are kept a day (`signin::lockout`), longer than any window.
     let before = now - lockout_window.max(86_400);
     if let Err(e) = state.store.purge_login_failures(before).await {
@@ -118,7 +118,7 @@ async fn housekeeping(state: AppState, lockout_window: i64) {
 
 /// Deletes audit events past their retention.
 async fn audit_retention(state: AppState, retention: i64) {
-    let now = state.issuer.clock.now();
+    let now = state.ctx.clock.now();
     match audit::purge_expired(&state.store, retention, now).await {
         Ok(0) => {}
         Ok(purged) => tracing::info!(purged, "purged expired audit events"),
@@ -131,7 +131,7 @@ async fn audit_retention(state: AppState, retention: i64) {
 /// Deletes expired codes, sessions, refresh tokens and revocations; deleting what another node
 /// already deleted is harmless.
 async fn purge(state: AppState) {
-    match state.store.purge_expired(state.issuer.clock.now()).await {
+    match state.store.purge_expired(state.ctx.clock.now()).await {
         Ok(counts) if counts.total() > 0 => {
             tracing::debug!(deleted = counts.total(), "purged expired rows")
         }

@@ -26,6 +26,8 @@ pub mod http;
 pub mod admin;
 /// The audit trail: security events stored in batches off the request path.
 pub mod audit;
+/// What every service shares: the issuer URL, store, clock, keys, clients, audit, metrics.
+pub mod context;
 /// Clients read through a cache that follows the store's changes.
 pub mod directory;
 /// Token issuance: client authentication, grant rules, introspection, revocation, bearer checks.

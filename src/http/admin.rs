@@ -50,6 +50,7 @@ async fn audit(
         return bad("limit must be from 1 to 1000");
     }
     match issuer
+        .ctx
         .store
         .audit_tail(params.get("tenant"), since, limit)
         .await

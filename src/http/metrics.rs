@@ -17,12 +17,12 @@ pub fn router() -> Router<AppState> {
 async fn metrics(State(state): State<AppState>) -> Response {
     let (pool_size, pool_idle) = state.store.pool_use();
     let snapshot = Snapshot {
-        active_key_age: state.issuer.clock.now() - state.keys.current().active_since,
+        active_key_age: state.ctx.clock.now() - state.keys.current().active_since,
         pool_size,
         pool_idle,
-        audit_dropped: state.issuer.audit.dropped(),
+        audit_dropped: state.ctx.audit.dropped(),
     };
-    let mut response = state.issuer.metrics.render(&snapshot).into_response();
+    let mut response = state.ctx.metrics.render(&snapshot).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),

@@ -63,7 +63,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             headers::secure,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.issuer.metrics),
+            Arc::clone(&state.ctx.metrics),
             observe::observe,
         ))
         .with_state(state)

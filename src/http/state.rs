@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use crate::context::Context;
 use crate::http::rate_limit::Limiters;
 use crate::issuer::Issuer;
 use crate::keys::KeyRing;
@@ -35,6 +36,7 @@ impl std::ops::Deref for AppState {
 }
 
 pub struct Shared {
+    pub ctx: Arc<Context>,
     pub issuer: Arc<Issuer>,
     pub keys: Arc<KeyRing>,
     pub store: Store,

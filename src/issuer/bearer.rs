@@ -25,9 +25,9 @@ impl Issuer {
         audience: Option<&str>,
         scope: &'static str,
     ) -> Result<Map<String, Value>, BearerError> {
-        let keys = self.keys.current();
-        let now = self.clock.now();
-        let claims = jwt::verify_access_token(token, &keys.verifiers, &self.issuer, now)
+        let keys = self.ctx.keys.current();
+        let now = self.ctx.clock.now();
+        let claims = jwt::verify_access_token(token, &keys.verifiers, &self.ctx.issuer_url, now)
             .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
         let jti = text("jti").ok_or(BearerError::InvalidToken("the access token has no jti"))?;
@@ -36,7 +36,7 @@ impl Issuer {
                 "the access token is meant for another audience",
             ));
         }
-        if self.store.is_revoked(jti).await? {
+        if self.ctx.store.is_revoked(jti).await? {
             return Err(BearerError::InvalidToken("the access token was revoked"));
         }
         if !text("scope").unwrap_or("").split(' ').any(|s| s == scope) {

@@ -37,11 +37,11 @@ impl Issuer {
         }
         let verifier = verifier.ok_or_else(|| invalid_grant("code_verifier is required (PKCE)"))?;
         let verifier = CodeVerifier::parse(verifier).map_err(|e| invalid_grant(&e.0))?;
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let hash = SecretHash::of(code);
         // A code already used has no live user: the redemption below then detects the replay.
-        let user = match self.store.code_user(hash.as_bytes(), now).await? {
-            Some(row) => self.store.find_user_by_row(&row).await?,
+        let user = match self.ctx.store.code_user(hash.as_bytes(), now).await? {
+            Some(row) => self.ctx.store.find_user_by_row(&row).await?,
             None => None,
         };
         let refresh_token = random::token()?;
@@ -49,6 +49,7 @@ impl Issuer {
         let id = TokenId::new(now, self.access_ttl(client))?;
         let mut checked = Err(invalid_grant("the code is unknown or expired"));
         let redemption = self
+            .ctx
             .store
             .redeem_code(hash.as_bytes(), now, &id.issued_to(client), |grant| {
                 checked = check(client, grant, redirect_uri, &verifier);
@@ -79,7 +80,7 @@ impl Issuer {
             .ok_or_else(|| invalid_grant("the user can no longer sign in"))?;
         let refresh_token = self.offline(client, &grant.scope).then_some(refresh_token);
         let tokens = self.user_tokens(client, &user, &grant, &id, refresh_token)?;
-        self.audit.record(
+        self.ctx.audit.record(
             self.user_event(EventKind::TokenIssued, Outcome::Success, client, address)
                 .actor(&user.id)
                 .detail("grant authorization_code"),
@@ -97,7 +98,7 @@ impl Issuer {
         what: &str,
     ) {
         tracing::warn!(client_id = %client.client_id, %family, "{what}");
-        self.audit.record(
+        self.ctx.audit.record(
             self.user_event(
                 EventKind::RefreshReuseDetected,
                 Outcome::Denied,
@@ -155,7 +156,7 @@ impl Issuer {
         let at_hash = jwt::at_hash(access_token);
         let profile = scopes.contains(&"profile");
         let claims = IdTokenClaims {
-            iss: &self.issuer,
+            iss: &self.ctx.issuer_url,
             sub: &user.id,
             aud: client.client_id.as_str(),
             exp: id.exp,
@@ -171,7 +172,7 @@ impl Issuer {
             tenant_id: &user.tenant,
             sid: grant.sid.as_deref(),
         };
-        let keys = self.keys.current();
+        let keys = self.ctx.keys.current();
         Ok(jwt::sign(&keys.active, JwtType::IdToken, &claims)?)
     }
 
@@ -193,10 +194,10 @@ impl Issuer {
                 scope: grant.scope.clone(),
                 audience: grant.audience.clone(),
                 auth_time: grant.auth_time,
-                expires_at: now + self.sessions.refresh_absolute_ttl,
+                expires_at: now + self.ctx.sessions.refresh_absolute_ttl,
                 successor_salt: None,
             },
-            idle_expires_at: now + self.sessions.refresh_idle_ttl,
+            idle_expires_at: now + self.ctx.sessions.refresh_idle_ttl,
             salt,
         }
     }

@@ -39,18 +39,21 @@ impl Issuer {
         address: IpAddr,
     ) -> Result<(), OAuthError> {
         let caller = self.authenticate(&creds).await?;
-        let now = self.clock.now();
-        let keys = self.keys.current();
+        let now = self.ctx.clock.now();
+        let keys = self.ctx.keys.current();
         let revoked = |what: &str| {
-            self.audit.record(
+            self.ctx.audit.record(
                 self.user_event(EventKind::TokenRevoked, Outcome::Success, &caller, address)
                     .actor(caller.client_id.as_str())
                     .detail(what),
             );
         };
-        let Ok(claims) = jwt::verify_access_token(token, &keys.verifiers, &self.issuer, now) else {
+        let Ok(claims) =
+            jwt::verify_access_token(token, &keys.verifiers, &self.ctx.issuer_url, now)
+        else {
             let hash = SecretHash::of(token);
             let found = self
+                .ctx
                 .store
                 .revoke_refresh(hash.as_bytes(), &caller.id, now)
                 .await?;
@@ -70,7 +73,8 @@ impl Issuer {
         ) else {
             return Ok(());
         };
-        self.store
+        self.ctx
+            .store
             .revoke_token(jti, caller.client_id.as_str(), exp, now)
             .await?;
         revoked("access token");
@@ -79,16 +83,19 @@ impl Issuer {
 
     /// The claims of a token that verifies, is within its lifetime and was not revoked.
     async fn live_claims(&self, token: &str) -> Result<Option<Map<String, Value>>, OAuthError> {
-        let keys = self.keys.current();
-        let Ok(claims) =
-            jwt::verify_access_token(token, &keys.verifiers, &self.issuer, self.clock.now())
-        else {
+        let keys = self.ctx.keys.current();
+        let Ok(claims) = jwt::verify_access_token(
+            token,
+            &keys.verifiers,
+            &self.ctx.issuer_url,
+            self.ctx.clock.now(),
+        ) else {
             return Ok(None);
         };
         let Some(jti) = claim(&claims, "jti") else {
             return Ok(None);
         };
-        let revoked = self.store.is_revoked(jti).await?;
+        let revoked = self.ctx.store.is_revoked(jti).await?;
         Ok((!revoked).then_some(claims))
     }
 }
@@ -102,8 +109,9 @@ impl Issuer {
     ) -> Result<Value, OAuthError> {
         let hash = SecretHash::of(token);
         let grant = self
+            .ctx
             .store
-            .live_refresh(hash.as_bytes(), self.clock.now())
+            .live_refresh(hash.as_bytes(), self.ctx.clock.now())
             .await?;
         let Some(grant) = grant.filter(|g| g.client_row == caller.id) else {
             return Ok(inactive());
@@ -115,7 +123,7 @@ impl Issuer {
             "client_id": caller.client_id,
             "sub": grant.user_row,
             "aud": grant.audience,
-            "iss": self.issuer,
+            "iss": self.ctx.issuer_url,
             "exp": grant.expires_at,
             "auth_time": grant.auth_time,
         }))

@@ -11,19 +11,14 @@ mod userinfo;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::audit::{Audit, AuditEvent, EventKind, Outcome};
-use crate::clock::Clock;
-use crate::config::SessionPolicy;
+use crate::audit::{AuditEvent, EventKind, Outcome};
+use crate::context::Context;
 use crate::crypto::SecretHash;
 use crate::crypto::jwt::{self, JwtType};
-use crate::directory::ClientDirectory;
-use crate::keys::KeyRing;
-use crate::metrics::Metrics;
 use crate::protocol::claims::{AccessTokenClaims, TokenResponse};
 use crate::protocol::client_auth::ClientCredentials;
 use crate::protocol::token_request::TokenRequest;
 use crate::protocol::{GrantType, OAuthError};
-use crate::store::Store;
 use crate::store::clients::ClientRecord;
 
 pub use client_credentials::Decision;
@@ -75,20 +70,12 @@ impl TokenId {
     }
 }
 
+/// The token service: what `/token`, `/introspect`, `/revoke` and `/userinfo` decide.
 pub struct Issuer {
-    pub issuer: String,
+    pub ctx: Arc<Context>,
     pub default_ttl: i64,
     /// Caps every lifetime: retired keys are kept published exactly this long (plus skew).
     pub max_ttl: i64,
-    pub clients: ClientDirectory,
-    pub keys: Arc<KeyRing>,
-    pub clock: Clock,
-    /// Revocations live in the store, shared by every node.
-    pub store: Store,
-    /// Lifetimes of refresh tokens (and sessions, read by sign-in).
-    pub sessions: SessionPolicy,
-    pub audit: Audit,
-    pub metrics: Arc<Metrics>,
 }
 
 impl Issuer {
@@ -103,11 +90,11 @@ impl Issuer {
         let grant = request.grant_type();
         let issued = self.grant(&client, request, address).await;
         if issued.is_ok() {
-            self.metrics.token_issued(grant);
+            self.ctx.metrics.token_issued(grant);
             // Service tokens are counted per client and written in batches, off the hot path;
             // user grants record their own event, with the user as actor.
             if grant == GrantType::ClientCredentials {
-                self.audit.record_token_issued(
+                self.ctx.audit.record_token_issued(
                     Some(client.tenant.as_str()),
                     client.client_id.as_str(),
                     grant,
@@ -154,7 +141,7 @@ impl Issuer {
                 };
                 let scope = decision.scope.to_string();
                 let ttl = self.access_ttl(client);
-                let id = TokenId::new(self.clock.now(), ttl)?;
+                let id = TokenId::new(self.ctx.clock.now(), ttl)?;
                 let access_token =
                     self.access_token(client, &subject, &decision.audience, &scope, &id)?;
                 Ok(id.response(access_token, scope))
@@ -187,7 +174,7 @@ impl Issuer {
         creds: &ClientCredentials,
     ) -> Result<Arc<ClientRecord>, OAuthError> {
         let refuse = || OAuthError::invalid_client("unknown client or wrong secret");
-        let client = self.clients.get(&creds.client_id).await?;
+        let client = self.ctx.clients.get(&creds.client_id).await?;
         let presented = creds.secret.as_ref().map(|s| s.secret());
         let Some(client) = client else {
             let _ = SecretHash::of("").matches(presented.unwrap_or(""));
@@ -226,11 +213,6 @@ impl Issuer {
         Ok(client)
     }
 
-    /// The audience of user tokens that name no API.
-    fn userinfo_audience(&self) -> String {
-        format!("{}/userinfo", self.issuer.trim_end_matches('/'))
-    }
-
     /// The client's access-token lifetime, capped by `max_token_ttl`.
     fn access_ttl(&self, client: &ClientRecord) -> i64 {
         client
@@ -250,14 +232,14 @@ impl Issuer {
     ) -> Result<String, OAuthError> {
         // Codes and refresh tokens carry the audience they were granted for; the API may have
         // stopped serving the client's tenant since.
-        if !client.apis.contains_key(audience) && audience != self.userinfo_audience() {
+        if !client.apis.contains_key(audience) && audience != self.ctx.userinfo_url() {
             return Err(OAuthError::new(
                 crate::protocol::ErrorCode::InvalidGrant,
                 "this client may no longer get tokens for that API",
             ));
         }
         let claims = AccessTokenClaims {
-            iss: &self.issuer,
+            iss: &self.ctx.issuer_url,
             sub: subject.sub,
             aud: audience,
             exp: id.exp,
@@ -270,7 +252,7 @@ impl Issuer {
             tenant_id: subject.tenant,
             permissions: subject.permissions,
         };
-        let keys = self.keys.current();
+        let keys = self.ctx.keys.current();
         Ok(jwt::sign(&keys.active, JwtType::AccessToken, &claims)?)
     }
 }

@@ -27,7 +27,7 @@ impl Issuer {
                 "this client is not allowed to use the refresh_token grant",
             ));
         }
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let random_successor = random::token()?;
         let salt = random::salt()?;
         let id = TokenId::new(now, self.access_ttl(client))?;
@@ -38,6 +38,7 @@ impl Issuer {
         // Derived, so a retry inside the grace window is given the same successor again.
         let mut successor = random_successor;
         let rotation = self
+            .ctx
             .store
             .rotate_refresh(
                 spent.as_bytes(),
@@ -49,11 +50,11 @@ impl Issuer {
                     acceptable(g).then(|| NewRefresh {
                         hash: SecretHash::of(&successor).as_bytes().to_vec(),
                         grant: g.clone(),
-                        idle_expires_at: now + self.sessions.refresh_idle_ttl,
+                        idle_expires_at: now + self.ctx.sessions.refresh_idle_ttl,
                         salt,
                     })
                 },
-                self.sessions.refresh_reuse_grace,
+                self.ctx.sessions.refresh_reuse_grace,
                 now,
             )
             .await?;
@@ -84,6 +85,7 @@ impl Issuer {
         };
         let scope = narrowed(&grant, asked.as_ref())?;
         let user = self
+            .ctx
             .store
             .find_user_by_row(&grant.user_row)
             .await?
@@ -97,7 +99,7 @@ impl Issuer {
         };
         let scope = scope.to_string();
         let access_token = self.access_token(client, &subject, &grant.audience, &scope, &id)?;
-        self.audit.record(
+        self.ctx.audit.record(
             self.user_event(EventKind::TokenIssued, Outcome::Success, client, address)
                 .actor(&user.id)
                 .detail("grant refresh_token"),

@@ -12,6 +12,7 @@ impl Issuer {
         let scopes: Vec<&str> = text("scope").unwrap_or("").split(' ').collect();
         let sub = text("sub").ok_or(BearerError::InvalidToken("the access token has no sub"))?;
         let user = self
+            .ctx
             .store
             .find_user_by_row(sub)
             .await?

@@ -21,7 +21,7 @@ impl SignIn {
     }
 
     async fn authorize_verified(&self, v: &Verified, session: Option<&str>) -> Result<Step, Stop> {
-        let now = self.issuer.clock.now();
+        let now = self.ctx.clock.now();
         Ok(match self.session_user(session, v, now).await? {
             Some((user, session)) => self.signed_in(v, &user, &session).await?,
             None if v.request.prompt.none => self.error_redirect(
@@ -52,13 +52,13 @@ impl SignIn {
             true
         } else {
             let granted = self
-                .issuer
+                .ctx
                 .store
                 .consented_scopes(
                     &user.id,
                     &v.client.id,
                     &v.audience,
-                    self.issuer.clock.now() - self.issuer.sessions.consent_ttl,
+                    self.ctx.clock.now() - self.ctx.sessions.consent_ttl,
                 )
                 .await?;
             consent_items(v)
@@ -75,7 +75,7 @@ impl SignIn {
                 "the user has not consented",
             ));
         }
-        let userinfo = self.userinfo_url();
+        let userinfo = self.ctx.userinfo_url();
         Ok(Step::Consent {
             client_name: v.client.name.clone(),
             username: user.username.clone(),
@@ -116,8 +116,8 @@ impl SignIn {
             sid: session.sid.clone(),
             redirect_uri_given: v.redirect_uri_given,
         };
-        let now = self.issuer.clock.now();
-        self.issuer
+        let now = self.ctx.clock.now();
+        self.ctx
             .store
             .insert_code(
                 SecretHash::of(&code).as_bytes(),
@@ -128,7 +128,7 @@ impl SignIn {
             .await?;
         let mut params = vec![("code", code)];
         params.extend(v.request.state.clone().map(|s| ("state", s)));
-        params.push(("iss", self.issuer.issuer.clone()));
+        params.push(("iss", self.ctx.issuer_url.clone()));
         Ok(Step::Respond(AuthorizeResponse {
             redirect_uri: v.redirect_uri.clone(),
             mode: v.mode,

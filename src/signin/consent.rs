@@ -33,7 +33,7 @@ impl SignIn {
         session: Option<&str>,
         allow: bool,
     ) -> Result<Step, Stop> {
-        let now = self.issuer.clock.now();
+        let now = self.ctx.clock.now();
         let found = self
             .session_for(session, verified, now, Some(request))
             .await;
@@ -59,14 +59,14 @@ impl SignIn {
             .client(verified.client.client_id.as_str())
         };
         if !allow {
-            self.issuer.audit.record(event(EventKind::ConsentDenied));
+            self.ctx.audit.record(event(EventKind::ConsentDenied));
             return Ok(self.error_redirect(
                 verified,
                 AuthorizeErrorCode::AccessDenied,
                 "the user denied the request",
             ));
         }
-        self.issuer
+        self.ctx
             .store
             .record_consent(
                 &user.id,
@@ -76,7 +76,7 @@ impl SignIn {
                 now,
             )
             .await?;
-        self.issuer
+        self.ctx
             .audit
             .record(event(EventKind::ConsentGranted).detail(format!(
                 "audience {} scope {}",

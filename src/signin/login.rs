@@ -63,7 +63,7 @@ impl SignIn {
         verified: &Verified,
         attempt: &Attempt<'_>,
     ) -> Result<(String, Step), Stop> {
-        let now = self.issuer.clock.now();
+        let now = self.ctx.clock.now();
         let account = lockout::account_key(verified.client.tenant.as_str(), attempt.username);
         let locks_until = self.locked_out(verified, attempt, &account, now).await?;
         let (user, hash) = match self.check_password(verified, attempt).await? {
@@ -75,7 +75,7 @@ impl SignIn {
         };
         if let Err(e) = self
             .lockout
-            .succeeded(&self.issuer.store, &account, attempt.address)
+            .succeeded(&self.ctx.store, &account, attempt.address)
             .await
         {
             tracing::warn!(error = %report(&e), "cannot clear failed sign-ins");
@@ -84,7 +84,7 @@ impl SignIn {
             && let Ok(new_hash) = self.hasher.hash(attempt.password.to_owned()).await
         {
             let _ = self
-                .issuer
+                .ctx
                 .store
                 .set_user_password(&verified.client.tenant, &user.username, &new_hash, now)
                 .await;
@@ -136,13 +136,13 @@ impl SignIn {
     ) -> Result<Option<i64>, Stop> {
         let gate = self
             .lockout
-            .gate(&self.issuer.store, account, attempt.address, now)
+            .gate(&self.ctx.store, account, attempt.address, now)
             .await?;
         match gate {
             lockout::Gate::Open { locks_until } => Ok(locks_until),
             lockout::Gate::Closed { retry_after } => {
-                self.issuer.metrics.signin_failures.inc();
-                self.issuer.audit.record(
+                self.ctx.metrics.signin_failures.inc();
+                self.ctx.audit.record(
                     Self::attempt_event(v, attempt, EventKind::SigninFailure, Outcome::Denied)
                         .detail("locked out"),
                 );
@@ -165,7 +165,7 @@ impl SignIn {
     /// take the same time.
     async fn check_password(&self, v: &Verified, attempt: &Attempt<'_>) -> Result<Checked, Stop> {
         let found = self
-            .issuer
+            .ctx
             .store
             .user_credentials(&v.client.tenant, attempt.username)
             .await?;
@@ -206,15 +206,15 @@ impl SignIn {
         now: i64,
     ) -> Step {
         tracing::info!(tenant = %v.client.tenant, "sign-in refused");
-        self.issuer.metrics.signin_failures.inc();
+        self.ctx.metrics.signin_failures.inc();
         let event = Self::attempt_event(v, attempt, EventKind::SigninFailure, Outcome::Failure);
-        self.issuer.audit.record(match known {
+        self.ctx.audit.record(match known {
             Some(id) => event.actor(id),
             None => event.detail("unknown user"),
         });
         if let Some(until) = locks_until {
-            self.issuer.metrics.lockouts.inc();
-            self.issuer.audit.record(
+            self.ctx.metrics.lockouts.inc();
+            self.ctx.audit.record(
                 Self::attempt_event(v, attempt, EventKind::SigninLockout, Outcome::Denied)
                     .detail(format!("locked for {} s", until - now)),
             );
@@ -230,13 +230,13 @@ impl SignIn {
         user: &UserRecord,
         now: i64,
     ) -> Result<(String, Session), Stop> {
-        let store = &self.issuer.store;
+        let store = &self.ctx.store;
         let (token, sid) = (random::token()?, random::short_id()?);
         let request_hash = SecretHash::of(attempt.request);
         let session = Session {
             user_row: user.id.clone(),
             auth_time: now,
-            expires_at: now + self.issuer.sessions.session_ttl,
+            expires_at: now + self.ctx.sessions.session_ttl,
             sid: Some(sid),
             login_request_hash: Some(request_hash.as_bytes().to_vec()),
         };
@@ -254,7 +254,7 @@ impl SignIn {
         {
             tracing::warn!(error = %report(&e), "cannot end the replaced session");
         }
-        self.issuer.audit.record(
+        self.ctx.audit.record(
             Self::attempt_event(v, attempt, EventKind::SigninSuccess, Outcome::Success)
                 .actor(&user.id),
         );

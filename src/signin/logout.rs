@@ -30,8 +30,8 @@ impl SignIn {
         session: Option<&str>,
         confirmed: bool,
     ) -> Result<Logout, crate::store::Error> {
-        let now = self.issuer.clock.now();
-        let store = &self.issuer.store;
+        let now = self.ctx.clock.now();
+        let store = &self.ctx.store;
         let live = match session {
             Some(token) => store
                 .find_session(SecretHash::of(token).as_bytes(), now)
@@ -65,11 +65,11 @@ impl SignIn {
     }
 
     fn hint(&self, params: &FormParams) -> Option<serde_json::Map<String, Value>> {
-        let keys = self.issuer.keys.current();
+        let keys = self.ctx.keys.current();
         crate::crypto::jwt::id_token_hint(
             params.get("id_token_hint")?,
             &keys.verifiers,
-            &self.issuer.issuer,
+            &self.ctx.issuer_url,
         )
     }
 
@@ -88,7 +88,7 @@ impl SignIn {
             (None, None) => return None,
         };
         let client_id = ClientId::parse(&client_id).ok()?;
-        self.issuer
+        self.ctx
             .clients
             .get(&client_id)
             .await

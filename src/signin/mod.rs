@@ -15,10 +15,10 @@ pub use logout::Logout;
 
 use std::sync::Arc;
 
+use crate::context::Context;
 use crate::crypto::SecretHash;
 use crate::crypto::password::Hasher;
 use crate::error_chain::report;
-use crate::issuer::Issuer;
 use crate::protocol::GrantType;
 use crate::protocol::authorize::{
     Addressee, AuthorizeError, AuthorizeErrorCode, AuthorizeRequest, AuthorizeResponse,
@@ -72,7 +72,7 @@ struct Verified {
 }
 
 pub struct SignIn {
-    pub issuer: Arc<Issuer>,
+    pub ctx: Arc<Context>,
     pub hasher: Hasher,
     lockout: lockout::Lockout,
     /// Checked when the username is unknown, so that case takes as long as a wrong password;
@@ -81,9 +81,9 @@ pub struct SignIn {
 }
 
 impl SignIn {
-    pub fn new(issuer: Arc<Issuer>, hasher: Hasher, lockout: lockout::Lockout) -> Self {
+    pub fn new(ctx: Arc<Context>, hasher: Hasher, lockout: lockout::Lockout) -> Self {
         Self {
-            issuer,
+            ctx,
             hasher,
             lockout,
             dummy_hash: tokio::sync::OnceCell::new(),
@@ -113,7 +113,7 @@ impl SignIn {
     /// Client, redirect URI, then the rest of the request.
     async fn verify(&self, params: &FormParams) -> Result<Verified, Step> {
         let who = Addressee::parse(params).map_err(Step::ErrorPage)?;
-        let client = match self.issuer.clients.get(&who.client_id).await {
+        let client = match self.ctx.clients.get(&who.client_id).await {
             Ok(Some(c)) if c.disabled_at.is_none() => c,
             Ok(_) => {
                 return Err(Step::ErrorPage(
@@ -166,7 +166,7 @@ impl SignIn {
             &client,
             &request.scope,
             request.resource.as_ref(),
-            &self.userinfo_url(),
+            &self.ctx.userinfo_url(),
         )
         .map_err(redirect)?;
         Ok(Verified {
@@ -201,7 +201,7 @@ impl SignIn {
         let Some(token) = session else {
             return Ok(None);
         };
-        let store = &self.issuer.store;
+        let store = &self.ctx.store;
         let found = store
             .find_session(SecretHash::of(token).as_bytes(), now)
             .await?;
@@ -223,10 +223,6 @@ impl SignIn {
         Ok(user
             .filter(|u| u.tenant == v.client.tenant.as_str() && u.disabled_at.is_none())
             .map(|u| (u, session)))
-    }
-
-    fn userinfo_url(&self) -> String {
-        format!("{}/userinfo", self.issuer.issuer.trim_end_matches('/'))
     }
 
     fn error_redirect(&self, v: &Verified, code: AuthorizeErrorCode, description: &str) -> Step {
@@ -255,7 +251,7 @@ impl SignIn {
             ("error_description", error.description.clone()),
         ];
         params.extend(state.map(|s| ("state", s.to_owned())));
-        params.push(("iss", self.issuer.issuer.clone()));
+        params.push(("iss", self.ctx.issuer_url.clone()));
         AuthorizeResponse {
             redirect_uri: redirect_uri.to_owned(),
             mode,
