@@ -37,9 +37,9 @@ pub use crate::jobs::REFRESH_INTERVAL;
 pub enum StartError {
     #[error("key-encryption key: {0}")]
     MasterKey(#[from] CryptoError),
-    #[error("database")]
+    #[error("database: {0}")]
     Store(#[from] store::Error),
-    #[error("signing keys")]
+    #[error("signing keys: {0}")]
     Keys(#[from] keys::Error),
     #[error("bootstrap secret file: {0}")]
     BootstrapFile(String),

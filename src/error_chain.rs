@@ -6,9 +6,32 @@ pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
     let mut out = error.to_string();
     let mut next = error.source();
     while let Some(cause) = next {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
+        // A layer that already prints its cause (`"database: {0}"`) is not repeated.
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         next = cause.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {0}")]
+    struct Repeats(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner")]
+    struct Inner(#[source] std::io::Error);
+
+    #[test]
+    fn every_cause_is_reported_once() {
+        let e = Repeats(Inner(std::io::Error::other("disk full")));
+        assert_eq!(report(&e), "outer: inner: disk full");
+    }
 }
