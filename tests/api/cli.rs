@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::catalog::{BILLING, INVENTORY};
+use crate::support::cli::{BILLING, INVENTORY};
 use crate::support::oauth::refused;
 use crate::support::{Backend, CC, TestApp, TestClient, eventually, expect_oauth_error};
 

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::on_both_backends;
-use crate::support::catalog::BILLING;
+use crate::support::cli::BILLING;
 use crate::support::{Backend, TestApp};
 
 on_both_backends!(cli_refuses_bad_input_clearly);

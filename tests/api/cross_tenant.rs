@@ -32,16 +32,9 @@ struct Parties {
 
 async fn parties(app: &TestApp) -> Parties {
     app.cli_tenants(&["acme"]).await;
-    app.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        ORDERS,
-        "--scope",
-        "orders:read",
-    ])
-    .await
-    .ok();
+    app.cli_create_api(ORDERS, &["--scope", "orders:read"])
+        .await
+        .ok();
     let rs_args = ["--resource-server-for", ORDERS];
     Parties {
         service: app.cli_service("default", ORDERS, "orders:read").await,

@@ -24,29 +24,23 @@ async fn service_token(app: &TestApp, client: &TestClient, api: &str) -> reqwest
 }
 
 /// Waits until the running server refuses `client` tokens for `api` (the CLI's change has
-/// reached its cache), and returns the refusal.
-async fn refused_soon(app: &TestApp, client: &TestClient, api: &str) -> reqwest::Response {
-    eventually("the server refuses the token", async || {
+/// reached its cache), and asserts that the refusal is `invalid_target`.
+async fn refused_soon(app: &TestApp, client: &TestClient, api: &str) {
+    let refusal = eventually("the server refuses the token", async || {
         refused(service_token(app, client, api).await)
     })
-    .await
+    .await;
+    expect_oauth_error(refusal, 400, "invalid_target").await;
 }
 
 async fn an_api_of_one_tenant_is_granted_in_that_tenant_only(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.cli_tenants(&["acme"]).await;
     let created = app
-        .cli(&[
-            "api",
-            "create",
-            "--identifier",
+        .cli_create_api(
             ORDERS,
-            "--tenant",
-            "acme",
-            "--scope",
-            "orders:read",
-            "--json",
-        ])
+            &["--tenant", "acme", "--scope", "orders:read", "--json"],
+        )
         .await
         .json();
     assert_eq!(created["tenant"], "acme");
@@ -95,27 +89,15 @@ async fn an_api_of_one_tenant_is_granted_in_that_tenant_only(backend: Backend) {
     assert_eq!(claims["tenant_id"], "acme");
 
     // An API shared by all, granted to a default client, then given to acme: /token refuses it.
-    app.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        LEDGER,
-        "--scope",
-        "ledger:read",
-    ])
-    .await
-    .ok();
+    app.cli_create_api(LEDGER, &["--scope", "ledger:read"])
+        .await
+        .ok();
     let service = app.cli_service("default", LEDGER, "ledger:read").await;
     token_of(service_token(&app, &service, LEDGER).await).await;
     app.cli(&["api", "update", LEDGER, "--tenant", "acme"])
         .await
         .ok();
-    expect_oauth_error(
-        refused_soon(&app, &service, LEDGER).await,
-        400,
-        "invalid_target",
-    )
-    .await;
+    refused_soon(&app, &service, LEDGER).await;
     let shown = app
         .cli(&["client", "show", &service.id, "--json"])
         .await
@@ -153,18 +135,17 @@ async fn an_api_of_one_tenant_is_granted_in_that_tenant_only(backend: Backend) {
 async fn an_api_shared_with_named_tenants_serves_those_only(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.cli_tenants(&["acme", "beta", "gamma"]).await;
-    app.cli(&[
-        "api",
-        "create",
-        "--identifier",
+    app.cli_create_api(
         ORDERS,
-        "--scope",
-        "orders:read",
-        "--share-with",
-        "acme",
-        "--share-with",
-        "beta",
-    ])
+        &[
+            "--scope",
+            "orders:read",
+            "--share-with",
+            "acme",
+            "--share-with",
+            "beta",
+        ],
+    )
     .await
     .ok();
     let acme = app.cli_service("acme", ORDERS, "orders:read").await;
@@ -214,16 +195,11 @@ async fn an_api_shared_with_named_tenants_serves_those_only(backend: Backend) {
     app.cli(&["api", "update", ORDERS, "--unshare", "beta"])
         .await
         .ok();
-    expect_oauth_error(
-        refused_soon(&app, &beta, ORDERS).await,
-        400,
-        "invalid_target",
-    )
-    .await;
+    refused_soon(&app, &beta, ORDERS).await;
     token_of(service_token(&app, &acme, ORDERS).await).await;
 
     // "Every tenant but one" is refused rather than read as "no one"; --all-tenants widens again.
-    let shared = app.cli(&["api", "create", "--identifier", LEDGER]).await;
+    let shared = app.cli_create_api(LEDGER, &[]).await;
     shared.ok();
     let out = app
         .cli(&["api", "update", LEDGER, "--unshare", "beta"])
@@ -250,16 +226,9 @@ async fn orders_web_client(app: &TestApp) -> Rp {
 async fn an_api_that_stops_serving_a_tenant_stops_its_codes_and_refresh_tokens(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.cli_tenants(&["acme"]).await;
-    app.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        ORDERS,
-        "--scope",
-        "orders:read",
-    ])
-    .await
-    .ok();
+    app.cli_create_api(ORDERS, &["--scope", "orders:read"])
+        .await
+        .ok();
     let rp = orders_web_client(&app).await;
     let browser = app.browser();
     let url = rp

@@ -13,7 +13,6 @@ use castellan::store::clients::NewClient;
 use castellan::store::users::NewUser;
 use sqlx::Connection;
 
-use super::binary::{self, CliOutput};
 use super::oauth::TestClient;
 
 /// Runs each listed test once per backend: `mod NAME { sqlite, postgres }`.
@@ -244,83 +243,6 @@ impl TestDb {
             .unwrap()
             .unwrap()
             .id
-    }
-
-    /// Runs the real `castellan` binary against this database, from this folder.
-    pub async fn cli(&self, args: &[&str]) -> CliOutput {
-        self.cli_with_env(args, &[]).await
-    }
-
-    /// Runs the CLI with extra `CASTELLAN_*` settings (an inline master key replaces the file).
-    pub async fn cli_with_env(&self, args: &[&str], extra: &[(&str, &str)]) -> CliOutput {
-        binary::run(self.dir.path(), &self.database_url, args, extra, b"").await
-    }
-
-    /// Runs the CLI with `input` on its standard input (a password, say).
-    pub async fn cli_with_stdin(&self, args: &[&str], input: &[u8]) -> CliOutput {
-        binary::run(self.dir.path(), &self.database_url, args, &[], input).await
-    }
-
-    /// `client create --tenant TENANT --name NAME EXTRA...` through the CLI.
-    pub async fn cli_create_client(&self, tenant: &str, name: &str, extra: &[&str]) -> CliOutput {
-        let mut args = vec!["client", "create", "--tenant", tenant, "--name", name];
-        args.extend_from_slice(extra);
-        self.cli(&args).await
-    }
-
-    /// The client that [`TestDb::cli_create_client`] with `--json` made.
-    pub async fn cli_client(&self, tenant: &str, name: &str, extra: &[&str]) -> TestClient {
-        let extra = [extra, &["--json"]].concat();
-        let created = self.cli_create_client(tenant, name, &extra).await;
-        TestClient::from_created(&created.json())
-    }
-
-    /// A web client of `tenant` through the CLI: the code and refresh grants, redirecting to
-    /// [`super::REDIRECT`], then `extra`.
-    pub async fn cli_web_client(&self, tenant: &str, name: &str, extra: &[&str]) -> TestClient {
-        let web = [
-            "--grant",
-            "authorization_code",
-            "--grant",
-            "refresh_token",
-            "--redirect-uri",
-            super::REDIRECT,
-        ];
-        self.cli_client(tenant, name, &[&web, extra].concat()).await
-    }
-
-    /// `user create --tenant TENANT --username USERNAME EXTRA... --password-stdin` through the
-    /// CLI, with `password` on its standard input.
-    pub async fn cli_create_user(
-        &self,
-        tenant: &str,
-        username: &str,
-        extra: &[&str],
-        password: &[u8],
-    ) -> CliOutput {
-        let mut args = vec!["user", "create", "--tenant", tenant, "--username", username];
-        args.extend_from_slice(extra);
-        args.push("--password-stdin");
-        self.cli_with_stdin(&args, password).await
-    }
-
-    /// A service client of `tenant` granted `api` with scope `scope`, through the CLI.
-    pub async fn cli_service(&self, tenant: &str, api: &str, scope: &str) -> TestClient {
-        let args = [
-            "--grant",
-            "client_credentials",
-            "--api",
-            api,
-            "--scope",
-            scope,
-        ];
-        self.cli_client(tenant, "service", &args).await
-    }
-
-    pub async fn cli_tenants(&self, slugs: &[&str]) {
-        for slug in slugs {
-            self.cli(&["tenant", "create", slug]).await.ok();
-        }
     }
 
     /// One column of a table, as text, sorted: read straight from the database.

@@ -1,12 +1,13 @@
 //! The test kit every test module uses: a [`TestApp`] builder with typed configuration, a
 //! [`TestDb`] for tests without a server, personas (a [`Browser`] and a relying party, [`Rp`]),
-//! the real binary, a resource server's validator, and a proxy for database outages.
+//! the management commands and the real binary, a resource server's validator, store records,
+//! and a proxy for database outages. The names most tests need are re-exported here.
 
 pub mod app;
 pub mod binary;
 pub mod browser;
-pub mod catalog;
 pub mod chaos;
+pub mod cli;
 pub mod db;
 pub mod grants;
 /// Shared with the benchmarks, which cannot import the tests.
