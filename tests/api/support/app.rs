@@ -2,13 +2,14 @@
 //! configuration, with one helper per endpoint.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::{Arc, Once};
 
 use castellan::app::App;
 use castellan::audit::Audit;
 use castellan::clock::Clock;
-use castellan::config::Config;
+use castellan::config::{Config, MasterKeySource};
 use castellan::crypto::MasterKey;
 use castellan::keys::rotation::Rotator;
 use jsonwebtoken::Algorithm;
@@ -127,15 +128,11 @@ impl TestAppBuilder {
 
 /// The defaults, listening on a random port, on `database_url`, with the key file in `dir`.
 fn defaults(dir: &tempfile::TempDir, database_url: &str) -> Config {
-    let env = HashMap::from([
-        ("CASTELLAN_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
-        ("CASTELLAN_DATABASE_URL".to_owned(), database_url.to_owned()),
-        (
-            "CASTELLAN_MASTER_KEY_FILE".to_owned(),
-            dir.path().join("keys/master.key").display().to_string(),
-        ),
-    ]);
-    Config::from_sources(None, &env).unwrap()
+    let mut config = Config::from_sources(None, &HashMap::new()).unwrap();
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database_url = database_url.to_owned();
+    config.master_key = MasterKeySource::File(dir.path().join("keys/master.key"));
+    config
 }
 
 /// Server logs in tests only when `TEST_LOG` is set.
