@@ -147,16 +147,38 @@ fn free_local_addr() -> Result<SocketAddr> {
 // Readying the server for token load
 
 pub async fn wait_until_healthy(server: &mut Server, healthz: &Target) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr = server.addr;
+    let what = "GET /healthz did not answer 200 within 20 s";
+    retry_for(server, (20, 100), what, async || {
+        Ok(match fetch(addr, healthz).await {
+            Ok((StatusCode::OK, _)) => Ok(()),
+            Ok((status, _)) => Err(status.to_string().into()),
+            Err(e) => Err(e),
+        })
+    })
+    .await
+}
+
+/// Tries `attempt` until it succeeds, for at most `secs` seconds with `pause_ms` between tries,
+/// while the server stays up. `attempt` answers `Ok(Err(why))` for "not yet"; its own `Err`
+/// ends the wait at once.
+pub async fn retry_for(
+    server: &mut Server,
+    (secs, pause_ms): (u64, u64),
+    what: &str,
+    mut attempt: impl AsyncFnMut() -> Result<Result<()>>,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         server.ensure_running()?;
-        if let Ok((StatusCode::OK, _)) = fetch(server.addr, healthz).await {
-            return Ok(());
-        }
+        let why = match attempt().await? {
+            Ok(()) => return Ok(()),
+            Err(why) => why,
+        };
         if Instant::now() >= deadline {
-            return Err("GET /healthz did not answer 200 within 20 s".into());
+            return Err(format!("{what}: {why}").into());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
     }
 }
 
@@ -198,20 +220,15 @@ pub fn client_credentials(created: &str) -> Result<(String, HeaderValue)> {
 
 /// The server notices the new client within about a second; a first 200 is the real signal.
 pub async fn wait_for_first_token(server: &mut Server, token: &Target) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        server.ensure_running()?;
-        let (status, body) = fetch(server.addr, token).await?;
-        if status == StatusCode::OK {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "POST /token still answers {status} after 15 s: {}",
-                String::from_utf8_lossy(&body)
-            )
-            .into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let addr = server.addr;
+    let what = "POST /token did not answer 200 within 15 s";
+    retry_for(server, (15, 200), what, async || {
+        let (status, body) = fetch(addr, token).await?;
+        Ok(if status == StatusCode::OK {
+            Ok(())
+        } else {
+            Err(format!("{status}: {}", String::from_utf8_lossy(&body)).into())
+        })
+    })
+    .await
 }

@@ -5,8 +5,8 @@ use castellan::protocol::GrantType;
 use castellan::store::audit::AuditRow;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, spawn_app};
 use crate::on_both_backends;
+use crate::support::{Backend, TestDb};
 
 on_both_backends!(
     recorded_events_are_read_back_by_audit_tail,
@@ -32,10 +32,10 @@ fn row(at: i64, event: &str, tenant: &str, detail: &str) -> AuditRow {
 }
 
 /// The `detail` of each event `audit tail` prints with these arguments, oldest first.
-async fn tail_details(app: &TestApp, args: &[&str]) -> Vec<String> {
+async fn tail_details(db: &TestDb, args: &[&str]) -> Vec<String> {
     let mut all = vec!["audit", "tail", "--json"];
     all.extend_from_slice(args);
-    let rows = app.cli(&all).await.json();
+    let rows = db.cli(&all).await.json();
     rows.as_array()
         .unwrap()
         .iter()
@@ -44,8 +44,8 @@ async fn tail_details(app: &TestApp, args: &[&str]) -> Vec<String> {
 }
 
 async fn recorded_events_are_read_back_by_audit_tail(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (recorder, _writer) = Audit::spawn(app.store.clone(), app.clock.clone());
+    let db = TestDb::new(backend).await;
+    let (recorder, _writer) = Audit::spawn(db.store.clone(), db.clock.clone());
     recorder.record(
         AuditEvent::new(EventKind::SigninSuccess, Outcome::Success)
             .tenant("default")
@@ -64,10 +64,10 @@ async fn recorded_events_are_read_back_by_audit_tail(backend: Backend) {
     }
     recorder.flush().await.unwrap();
 
-    let rows = app.cli(&["audit", "tail", "--json"]).await.json();
+    let rows = db.cli(&["audit", "tail", "--json"]).await.json();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 3, "{rows:?}");
-    let now = app.clock.now();
+    let now = db.clock.now();
     assert!(
         rows.iter()
             .all(|r| (now - 5..=now).contains(&r["at"].as_i64().unwrap()))
@@ -95,14 +95,14 @@ async fn recorded_events_are_read_back_by_audit_tail(backend: Backend) {
         ]
     );
 
-    let acme = app
+    let acme = db
         .cli(&["audit", "tail", "--tenant", "acme", "--json"])
         .await
         .json();
     assert_eq!(acme.as_array().unwrap().len(), 1);
     assert_eq!(acme[0]["event"], "signin.failure");
 
-    let newest = app
+    let newest = db
         .cli(&["audit", "tail", "--limit", "2", "--json"])
         .await
         .json();
@@ -118,7 +118,7 @@ async fn recorded_events_are_read_back_by_audit_tail(backend: Backend) {
         "newest, oldest first"
     );
 
-    let text = app.cli(&["audit", "tail"]).await;
+    let text = db.cli(&["audit", "tail"]).await;
     let lines: Vec<&str> = text.ok().lines().collect();
     assert_eq!(lines.len(), 3, "{}", text.stdout);
     let fields: Vec<&str> = lines[2].split('\t').collect();
@@ -141,7 +141,7 @@ async fn recorded_events_are_read_back_by_audit_tail(backend: Backend) {
     );
     assert!(lines[1].contains("\tsignin.failure\tfailure\tacme\t-\t-\t198.51.100.9\tbad password"));
 
-    let bad = app.cli(&["audit", "tail", "--tenant", "Not A Slug"]).await;
+    let bad = db.cli(&["audit", "tail", "--tenant", "Not A Slug"]).await;
     assert!(
         !bad.success && bad.stderr.contains("tenant slug"),
         "{bad:?}"
@@ -150,8 +150,8 @@ async fn recorded_events_are_read_back_by_audit_tail(backend: Backend) {
 }
 
 async fn concurrent_token_issuance_is_counted_exactly(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (recorder, writer) = Audit::spawn(app.store.clone(), app.clock.clone());
+    let db = TestDb::new(backend).await;
+    let (recorder, writer) = Audit::spawn(db.store.clone(), db.clock.clone());
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let recorder = recorder.clone();
@@ -177,7 +177,7 @@ async fn concurrent_token_issuance_is_counted_exactly(backend: Backend) {
     drop(recorder);
     writer.await.unwrap();
 
-    let rows = app
+    let rows = db
         .store
         .audit_tail(Some("default"), None, 1000)
         .await
@@ -193,9 +193,9 @@ async fn concurrent_token_issuance_is_counted_exactly(backend: Backend) {
 }
 
 async fn since_takes_a_duration_or_a_time(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let now = app.clock.now();
-    app.store
+    let db = TestDb::new(backend).await;
+    let now = db.clock.now();
+    db.store
         .insert_audit(&[
             row(now - 3 * DAY, "user.created", "default", "three days ago"),
             row(now - 7200, "user.changed", "acme", "two hours ago"),
@@ -204,17 +204,17 @@ async fn since_takes_a_duration_or_a_time(backend: Backend) {
         .await
         .unwrap();
 
-    assert_eq!(tail_details(&app, &[]).await.len(), 3);
+    assert_eq!(tail_details(&db, &[]).await.len(), 3);
     assert_eq!(
-        tail_details(&app, &["--since", "1d"]).await,
+        tail_details(&db, &["--since", "1d"]).await,
         ["two hours ago", "a minute ago"]
     );
     assert_eq!(
-        tail_details(&app, &["--since", "90m"]).await,
+        tail_details(&db, &["--since", "90m"]).await,
         ["a minute ago"]
     );
     assert_eq!(
-        tail_details(&app, &["--since", "1d", "--tenant", "acme"]).await,
+        tail_details(&db, &["--since", "1d", "--tenant", "acme"]).await,
         ["two hours ago"]
     );
     let four_days_ago = time::OffsetDateTime::from_unix_timestamp(now - 4 * DAY)
@@ -222,21 +222,21 @@ async fn since_takes_a_duration_or_a_time(backend: Backend) {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     assert_eq!(
-        tail_details(&app, &["--since", &four_days_ago]).await.len(),
+        tail_details(&db, &["--since", &four_days_ago]).await.len(),
         3
     );
 
-    let bad = app.cli(&["audit", "tail", "--since", "yesterday"]).await;
+    let bad = db.cli(&["audit", "tail", "--since", "yesterday"]).await;
     assert!(!bad.success, "{bad:?}");
     assert!(bad.stderr.contains("RFC 3339"), "{}", bad.stderr);
 }
 
 async fn retention_purges_only_expired_events(backend: Backend) {
-    let app = spawn_app(backend).await;
-    // Purged as of ten days from now, so the server's own retention job (which purges as of now)
-    // has nothing to do with these rows.
-    let now = app.clock.now() + 10 * DAY;
-    app.store
+    let db = TestDb::new(backend).await;
+    // Purged as of ten days from now, so that a retention job purging as of now (a server's)
+    // would have nothing to do with these rows.
+    let now = db.clock.now() + 10 * DAY;
+    db.store
         .insert_audit(&[
             row(now - 91 * DAY, "client.created", "default", "expired"),
             row(now - 89 * DAY, "client.changed", "default", "kept"),
@@ -245,13 +245,13 @@ async fn retention_purges_only_expired_events(backend: Backend) {
         .await
         .unwrap();
 
-    let purged = audit::purge_expired(&app.store, 90 * DAY, now)
+    let purged = audit::purge_expired(&db.store, 90 * DAY, now)
         .await
         .unwrap();
     assert_eq!(purged, 1);
-    assert_eq!(tail_details(&app, &[]).await, ["kept", "new"]);
+    assert_eq!(tail_details(&db, &[]).await, ["kept", "new"]);
     assert_eq!(
-        audit::purge_expired(&app.store, 90 * DAY, now)
+        audit::purge_expired(&db.store, 90 * DAY, now)
             .await
             .unwrap(),
         0

@@ -5,11 +5,10 @@ use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::helpers::{Backend, TestApp, expect_oauth_error, spawn_app, token_of};
 use crate::on_both_backends;
-use crate::signin::{
-    CHALLENGE, REDIRECT, Rp, VERIFIER, authorize_url, browser, hidden, param, redirect_params,
-    setup, sign_in,
+use crate::support::{
+    Backend, CHALLENGE, REDIRECT, Rp, TestApp, VERIFIER, expect_oauth_error, hidden, param,
+    redirect_params, token_of,
 };
 
 on_both_backends!(
@@ -31,16 +30,14 @@ fn fields(html: &str) -> Vec<(String, String)> {
 }
 
 async fn form_post_answers_with_a_self_submitting_form_under_a_narrow_policy(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let rp = setup(&app).await;
-    let browser = browser();
-    sign_in(&app, &rp, &browser).await;
+    let app = TestApp::spawn(backend).await;
+    let rp = app.setup_sign_in().await;
+    let browser = app.browser();
+    browser.sign_in(&rp).await;
 
     let page = browser
-        .get(authorize_url(&app, &rp, "&response_mode=form_post"))
-        .send()
-        .await
-        .unwrap();
+        .get(&rp.authorize_url("&response_mode=form_post"))
+        .await;
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
     let policy = page.headers()["content-security-policy"]
@@ -82,46 +79,27 @@ async fn form_post_answers_with_a_self_submitting_form_under_a_narrow_policy(bac
 
     // The code it carries works like a query one.
     let code = param(&sent, "code").unwrap();
-    let tokens = crate::signin::exchange(&app, &rp, code, REDIRECT, VERIFIER).await;
-    token_of(tokens).await;
+    token_of(rp.exchange(code).await).await;
 
     // Errors after the client is verified travel the same way.
-    let fresh = crate::signin::browser();
-    let page = fresh
-        .get(authorize_url(
-            &app,
-            &rp,
-            "&response_mode=form_post&prompt=none",
-        ))
-        .send()
-        .await
-        .unwrap();
+    let fresh = app.browser();
+    let form_post = async |extra: &str| {
+        let url = rp.authorize_url(&format!("&response_mode=form_post{extra}"));
+        fresh.get(&url).await
+    };
+    let page = form_post("&prompt=none").await;
     assert_eq!(page.status(), 200);
     let sent = fields(&page.text().await.unwrap());
     assert_eq!(param(&sent, "error"), Some("login_required"));
     assert_eq!(param(&sent, "state"), Some("st-1"));
-    let page = fresh
-        .get(authorize_url(
-            &app,
-            &rp,
-            "&response_mode=form_post&max_age=soon",
-        ))
-        .send()
-        .await
-        .unwrap();
-    let sent = fields(&page.text().await.unwrap());
+    let sent = fields(&form_post("&max_age=soon").await.text().await.unwrap());
     assert_eq!(
         param(&sent, "error"),
         Some("invalid_request"),
         "a malformed max_age"
     );
 
-    let metadata: serde_json::Value = app
-        .discovery("/.well-known/openid-configuration")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let metadata = app.openid_configuration().await;
     assert_eq!(
         metadata["response_modes_supported"],
         serde_json::json!(["query", "form_post"])
@@ -136,16 +114,12 @@ async fn form_post_answers_with_a_self_submitting_form_under_a_narrow_policy(bac
 }
 
 async fn unknown_response_modes_are_refused(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let rp = setup(&app).await;
-    let browser = browser();
+    let app = TestApp::spawn(backend).await;
+    let rp = app.setup_sign_in().await;
+    let browser = app.browser();
     for mode in ["fragment", "jwt", "query.jwt", "FORM_POST"] {
-        let response = browser
-            .get(authorize_url(&app, &rp, &format!("&response_mode={mode}")))
-            .send()
-            .await
-            .unwrap();
-        let params = redirect_params(&response);
+        let url = rp.authorize_url(&format!("&response_mode={mode}"));
+        let params = redirect_params(&browser.get(&url).await);
         assert_eq!(param(&params, "error"), Some("invalid_request"), "{mode}");
         assert_eq!(param(&params, "state"), Some("st-1"));
         assert_eq!(param(&params, "code"), None);
@@ -161,14 +135,13 @@ fn without_redirect(app: &TestApp, rp: &Rp, scope: &str) -> String {
 }
 
 async fn openid_requests_must_name_their_redirect_uri(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let rp = setup(&app).await;
+    let app = TestApp::spawn(backend).await;
+    let rp = app.setup_sign_in().await;
     // The client has one registered URI, but an OpenID request must still name it.
-    let response = browser()
-        .get(without_redirect(&app, &rp, "openid"))
-        .send()
-        .await
-        .unwrap();
+    let response = app
+        .browser()
+        .get(&without_redirect(&app, &rp, "openid"))
+        .await;
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none());
     let html = response.text().await.unwrap();
@@ -178,44 +151,31 @@ async fn openid_requests_must_name_their_redirect_uri(backend: Backend) {
 async fn the_token_request_repeats_redirect_uri_exactly_when_the_authorization_request_did(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
-    let rp = setup(&app).await;
-    let browser = browser();
+    let app = TestApp::spawn(backend).await;
+    let rp = app.setup_sign_in().await;
+    let browser = app.browser();
     let exchange_without = async |code: &str| {
-        app.http
-            .post(app.url("/token"))
-            .basic_auth(&rp.id, Some(&rp.secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("code_verifier", VERIFIER),
-            ])
-            .send()
-            .await
-            .unwrap()
+        rp.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", VERIFIER),
+        ])
+        .await
     };
 
     // Named in the authorization request: required at the token endpoint.
-    let code = sign_in(&app, &rp, &browser).await;
+    let code = browser.sign_in(&rp).await;
     expect_oauth_error(exchange_without(&code).await, 400, "invalid_grant").await;
 
     // Not named (a plain OAuth request, one registered URI): may be left out, and if sent must
     // equal the registered one.
     let url = without_redirect(&app, &rp, "profile");
-    let answer = |url: String| {
-        let browser = &browser;
-        async move { redirect_params(&browser.get(url).send().await.unwrap()) }
-    };
-    let params = answer(url.clone()).await;
+    let params = redirect_params(&browser.get(&url).await);
     let code = param(&params, "code").expect("a code").to_owned();
     token_of(exchange_without(&code).await).await;
-    let params = answer(url).await;
+    let params = redirect_params(&browser.get(&url).await);
     let code = param(&params, "code").unwrap().to_owned();
     let other = "https://app.example.com/other";
-    expect_oauth_error(
-        crate::signin::exchange(&app, &rp, &code, other, VERIFIER).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
+    let refused = rp.exchange_with(&code, other, VERIFIER).await;
+    expect_oauth_error(refused, 400, "invalid_grant").await;
 }

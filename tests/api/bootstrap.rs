@@ -6,27 +6,20 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-use crate::helpers::{
-    Backend, TestClient, bootstrap_credentials, eventually, free_port, spawn_app, token_of,
-};
 use crate::on_both_backends;
+use crate::support::binary::{bootstrap_credentials, serve, sqlite_in};
+use crate::support::{Backend, CC, Rp, TestApp, TestClient, eventually, token_of};
 
 const ADMIN_API: &str = "urn:castellan:admin";
 
 on_both_backends!(bootstrap_admin_obtains_an_admin_token);
 
 async fn bootstrap_admin_obtains_an_admin_token(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let admin = TestClient {
-        id: app.admin.0.clone(),
-        secret: app.admin.1.clone(),
-    };
-    let response = app
-        .token_basic(&admin, &[("grant_type", "client_credentials")])
-        .await;
-    let body = token_of(response).await;
+    let app = TestApp::spawn(backend).await;
+    let admin = &app.admin;
+    let body = token_of(app.admin_token().await).await;
     assert_eq!(body["scope"], "castellan:admin");
     let claims = app
         .verify_access_token(body["access_token"].as_str().unwrap(), ADMIN_API)
@@ -39,12 +32,8 @@ async fn bootstrap_admin_obtains_an_admin_token(backend: Backend) {
     // Asked for explicitly, by resource and by scope, it is the same grant.
     let response = app
         .token_post(
-            &admin,
-            &[
-                ("grant_type", "client_credentials"),
-                ("resource", ADMIN_API),
-                ("scope", "castellan:admin"),
-            ],
+            admin,
+            &[CC, ("resource", ADMIN_API), ("scope", "castellan:admin")],
         )
         .await;
     let body = token_of(response).await;
@@ -52,30 +41,16 @@ async fn bootstrap_admin_obtains_an_admin_token(backend: Backend) {
         .await;
 }
 
-/// `castellan serve` on the SQLite database and key in `dir`, with `args` and `env`, and the
-/// address it listens on.
-fn serve(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_castellan"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("CASTELLAN_") {
-            command.env_remove(name);
-        }
-    }
+/// `castellan serve` on the SQLite database and key in `dir`, with `args` and `env`, and its
+/// base URL.
+fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let (mut command, addr) = serve(dir);
     let child = command
-        .arg("serve")
         .args(args)
-        .env(
-            "CASTELLAN_DATABASE_URL",
-            format!("sqlite://{}/c.db", dir.display()),
-        )
-        .env("CASTELLAN_MASTER_KEY_FILE", dir.join("keys/master.key"))
-        .env("CASTELLAN_LISTEN", &addr)
+        .envs(sqlite_in(dir))
         .envs(env.iter().copied())
-        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     (child, format!("http://{addr}"))
@@ -115,7 +90,7 @@ async fn the_bootstrap_secret_can_go_to_a_private_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bootstrap.secret");
     let flag = ["--bootstrap-secret-file", path.to_str().unwrap()];
-    let (server, base) = serve(dir.path(), &flag, &[]);
+    let (server, base) = start(dir.path(), &flag, &[]);
     ready(&base).await;
     let written = std::fs::read_to_string(&path).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -128,24 +103,26 @@ async fn the_bootstrap_secret_can_go_to_a_private_file() {
             .trim()
             .to_owned()
     };
-    let (id, secret) = (field("client_id:"), field("client_secret:"));
-    let token = reqwest::Client::new()
-        .post(format!("{base}/token"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let admin = TestClient {
+        id: field("client_id:"),
+        secret: field("client_secret:"),
+    };
+    let token = Rp::new(admin.clone(), &base, reqwest::Client::new())
+        .token(&[CC])
+        .await;
     assert_eq!(token_of(token).await["scope"], "castellan:admin");
     let stdout = stop(server).await;
     assert!(
-        stdout.contains(&id) && stdout.contains(path.to_str().unwrap()),
+        stdout.contains(&admin.id) && stdout.contains(path.to_str().unwrap()),
         "{stdout}"
     );
-    assert!(!stdout.contains(&secret), "the secret on stdout: {stdout}");
+    assert!(
+        !stdout.contains(&admin.secret),
+        "the secret on stdout: {stdout}"
+    );
 
     // A restart with the same flag: the database needs no bootstrap, the file is left alone.
-    let (server, base) = serve(dir.path(), &flag, &[]);
+    let (server, base) = start(dir.path(), &flag, &[]);
     ready(&base).await;
     stop(server).await;
     assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
@@ -154,7 +131,7 @@ async fn the_bootstrap_secret_can_go_to_a_private_file() {
     let other = tempfile::tempdir().unwrap();
     let taken = other.path().join("taken");
     std::fs::write(&taken, "an earlier secret").unwrap();
-    let (mut server, _) = serve(
+    let (mut server, _) = start(
         other.path(),
         &[],
         &[("CASTELLAN_BOOTSTRAP_SECRET_FILE", taken.to_str().unwrap())],
@@ -178,7 +155,7 @@ async fn the_bootstrap_secret_can_go_to_a_private_file() {
         "an earlier secret"
     );
     // No client was made with nowhere to put its secret: the next start still bootstraps.
-    let (mut server, _) = serve(other.path(), &[], &[]);
+    let (mut server, _) = start(other.path(), &[], &[]);
     let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
     bootstrap_credentials(&mut stdout).await;
 }

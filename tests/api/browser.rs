@@ -6,22 +6,24 @@ use std::process::Stdio;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{Backend, PATIENCE, TestApp, eventually, spawn_app, token_of, urlencode};
-use crate::signin::{PASSWORD, REDIRECT, Rp, param, setup};
+use crate::support::{
+    Backend, PASSWORD, PATIENCE, REDIRECT, Rp, TestApp, eventually, param, token_of, urlencode,
+};
 
 const VERIFIER: &str = "browser-test-verifier-0123456789-abcdefghijklmnop";
 const STATE: &str = "state-from-the-browser-test";
 
 #[tokio::test]
 async fn a_person_signs_in_and_consents_in_chromium() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let rp = setup(&app).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let rp = app.setup_sign_in().await;
     let browser = Browser::start().await;
     let page = &browser.client;
 
@@ -29,19 +31,9 @@ async fn a_person_signs_in_and_consents_in_chromium() {
     type_credentials(page, PASSWORD).await;
     assert_eq!(heading(page).await, "Sign in");
     screenshot(page, "login.png").await;
-    page.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit(page).await;
 
-    let allow = page
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("button[value=allow]"))
-        .await
-        .unwrap();
+    let allow = appears(page, Locator::Css("button[value=allow]")).await;
     assert_eq!(heading(page).await, "Allow Ledger Web?");
     screenshot(page, "consent.png").await;
     allow.click().await.unwrap();
@@ -58,46 +50,23 @@ async fn a_person_signs_in_and_consents_in_chromium() {
     assert_eq!(param(&params, "iss"), Some(app.issuer.as_str()));
     let code = param(&params, "code").expect("a code in the redirect");
 
-    let response = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth(urlencode(&rp.id), Some(urlencode(&rp.secret)))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let tokens = token_of(response).await;
+    let tokens = token_of(rp.exchange_with(code, REDIRECT, VERIFIER).await).await;
     assert!(tokens["id_token"].as_str().is_some());
     browser.close().await;
 }
 
 #[tokio::test]
 async fn a_wrong_password_in_chromium_shows_the_error_and_stays() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let rp = setup(&app).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let rp = app.setup_sign_in().await;
     let browser = Browser::start().await;
     let page = &browser.client;
 
     page.goto(&authorize_url(&app, &rp)).await.unwrap();
     type_credentials(page, "not the password").await;
-    page.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit(page).await;
 
-    let error = page
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Id("login-error"))
-        .await
-        .unwrap();
+    let error = appears(page, Locator::Id("login-error")).await;
     assert_eq!(
         error.text().await.unwrap(),
         "The username or password is not right."
@@ -135,6 +104,23 @@ async fn type_credentials(page: &Client, password: &str) {
             .await
             .unwrap();
     }
+}
+
+async fn submit(page: &Client) {
+    let button = page
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap();
+    button.click().await.unwrap();
+}
+
+/// The element `locator` finds, once the page shows it.
+async fn appears(page: &Client, locator: Locator<'_>) -> Element {
+    page.wait()
+        .at_most(PATIENCE)
+        .for_element(locator)
+        .await
+        .unwrap()
 }
 
 async fn heading(page: &Client) -> String {

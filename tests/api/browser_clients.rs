@@ -1,7 +1,7 @@
 //! Registering clients that sign people in: exact redirect URIs, public clients, first-party clients.
 
-use crate::helpers::{Backend, spawn_app};
 use crate::on_both_backends;
+use crate::support::{Backend, CC, TestApp, TestClient};
 
 on_both_backends!(
     browser_clients_are_registered_with_their_redirect_uris,
@@ -9,28 +9,26 @@ on_both_backends!(
 );
 
 async fn browser_clients_are_registered_with_their_redirect_uris(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let web = app
-        .cli(&[
-            "client",
-            "create",
-            "--tenant",
+        .cli_create_client(
             "default",
-            "--name",
             "web",
-            "--grant",
-            "authorization_code",
-            "--grant",
-            "refresh_token",
-            "--redirect-uri",
-            "https://app.example.com/cb",
-            "--redirect-uri",
-            "https://app.example.com/cb2",
-            "--post-logout-redirect-uri",
-            "https://app.example.com/bye",
-            "--skip-consent",
-            "--json",
-        ])
+            &[
+                "--grant",
+                "authorization_code",
+                "--grant",
+                "refresh_token",
+                "--redirect-uri",
+                "https://app.example.com/cb",
+                "--redirect-uri",
+                "https://app.example.com/cb2",
+                "--post-logout-redirect-uri",
+                "https://app.example.com/bye",
+                "--skip-consent",
+                "--json",
+            ],
+        )
         .await
         .json();
     assert_eq!(
@@ -54,22 +52,20 @@ async fn browser_clients_are_registered_with_their_redirect_uris(backend: Backen
     assert_eq!(web["public"], false);
 
     let native = app
-        .cli(&[
-            "client",
-            "create",
-            "--tenant",
+        .cli_create_client(
             "default",
-            "--name",
             "cli app",
-            "--grant",
-            "authorization_code",
-            "--redirect-uri",
-            "http://127.0.0.1/callback",
-            "--redirect-uri",
-            "com.example.app:/oauth",
-            "--public",
-            "--json",
-        ])
+            &[
+                "--grant",
+                "authorization_code",
+                "--redirect-uri",
+                "http://127.0.0.1/callback",
+                "--redirect-uri",
+                "com.example.app:/oauth",
+                "--public",
+                "--json",
+            ],
+        )
         .await
         .json();
     assert!(
@@ -87,22 +83,16 @@ async fn browser_clients_are_registered_with_their_redirect_uris(backend: Backen
     );
 
     // A public client cannot obtain tokens at the token endpoint with a made-up secret.
-    let response = app
-        .http
-        .post(app.url("/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", "guess"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let guess = TestClient {
+        id: id.to_owned(),
+        secret: "guess".into(),
+    };
+    let response = app.token_post(&guess, &[CC]).await;
     assert_eq!(response.status(), 401);
 }
 
 async fn bad_browser_client_registrations_are_refused(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let base = ["client", "create", "--tenant", "default", "--name", "x"];
     let cases: &[(&[&str], &str)] = &[
         (

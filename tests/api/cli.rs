@@ -3,101 +3,45 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    Backend, TestApp, TestClient, eventually, expect_oauth_error, refused, spawn_app,
-};
 use crate::on_both_backends;
-
-const BILLING: &str = "https://billing.example.com";
-const INVENTORY: &str = "urn:example:inventory";
-const CC: (&str, &str) = ("grant_type", "client_credentials");
+use crate::support::cli::{BILLING, INVENTORY};
+use crate::support::oauth::refused;
+use crate::support::{Backend, CC, TestApp, TestClient, eventually, expect_oauth_error};
 
 on_both_backends!(
     cli_provisions_a_client_the_server_honours,
     cli_lists_and_shows_clients_without_secrets,
     cli_rotate_disable_enable_delete_reach_the_server,
     cli_keys_list_matches_the_jwks,
-    cli_refuses_bad_input_clearly,
 );
-
-/// Tenant `acme`, role `admin`, APIs billing and inventory, through the CLI.
-async fn provision(app: &TestApp) {
-    app.cli(&["tenant", "create", "acme", "--name", "Acme"])
-        .await
-        .ok();
-    app.cli(&[
-        "role",
-        "create",
-        "--tenant",
-        "acme",
-        "admin",
-        "--permission",
-        "a.b",
-        "--permission",
-        "c.d",
-    ])
-    .await
-    .ok();
-    app.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        BILLING,
-        "--name",
-        "Billing",
-        "--scope",
-        "billing:read",
-        "--scope",
-        "billing:write",
-    ])
-    .await
-    .ok();
-    app.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        INVENTORY,
-        "--scope",
-        "x",
-        "--scope",
-        "y",
-    ])
-    .await
-    .ok();
-}
 
 /// `client create ... --json`; returns the parsed output and the credentials.
 async fn create_client(app: &TestApp) -> (Value, TestClient) {
     let created = app
-        .cli(&[
-            "client",
-            "create",
-            "--tenant",
+        .cli_create_client(
             "acme",
-            "--name",
             "svc",
-            "--grant",
-            "client_credentials",
-            "--api",
-            BILLING,
-            "--scope",
-            "billing:read",
-            "--api",
-            INVENTORY,
-            "--scope",
-            "x",
-            "--role",
-            "admin",
-            "--token-ttl",
-            "120",
-            "--json",
-        ])
+            &[
+                "--grant",
+                "client_credentials",
+                "--api",
+                BILLING,
+                "--scope",
+                "billing:read",
+                "--api",
+                INVENTORY,
+                "--scope",
+                "x",
+                "--role",
+                "admin",
+                "--token-ttl",
+                "120",
+                "--json",
+            ],
+        )
         .await
         .json();
-    let client = TestClient {
-        id: created["client_id"].as_str().unwrap().to_owned(),
-        secret: created["client_secret"].as_str().unwrap().to_owned(),
-    };
+    let client = TestClient::from_created(&created);
     (created, client)
 }
 
@@ -106,8 +50,8 @@ async fn billing_token(app: &TestApp, client: &TestClient) -> reqwest::Response 
 }
 
 async fn cli_provisions_a_client_the_server_honours(backend: Backend) {
-    let app = spawn_app(backend).await;
-    provision(&app).await;
+    let app = TestApp::spawn(backend).await;
+    app.provision().await;
     let (created, client) = create_client(&app).await;
     assert!(!client.id.is_empty() && client.secret.len() >= 32);
     assert_eq!(created["tenant"], "acme");
@@ -168,8 +112,8 @@ async fn cli_provisions_a_client_the_server_honours(backend: Backend) {
 }
 
 async fn cli_lists_and_shows_clients_without_secrets(backend: Backend) {
-    let app = spawn_app(backend).await;
-    provision(&app).await;
+    let app = TestApp::spawn(backend).await;
+    app.provision().await;
     let (_, client) = create_client(&app).await;
 
     let list = app.cli(&["client", "list"]).await;
@@ -183,7 +127,7 @@ async fn cli_lists_and_shows_clients_without_secrets(backend: Backend) {
         "{line}"
     );
     assert!(
-        list.ok().contains(&app.admin.0),
+        list.ok().contains(&app.admin.id),
         "the bootstrap admin is listed too"
     );
 
@@ -218,7 +162,7 @@ async fn cli_lists_and_shows_clients_without_secrets(backend: Backend) {
     for output in all {
         assert!(!output.contains(&client.secret), "secret printed: {output}");
         assert!(
-            !output.contains(&app.admin.1),
+            !output.contains(&app.admin.secret),
             "admin secret printed: {output}"
         );
         assert!(!output.contains("client_secret"), "{output}");
@@ -227,8 +171,8 @@ async fn cli_lists_and_shows_clients_without_secrets(backend: Backend) {
 }
 
 async fn cli_rotate_disable_enable_delete_reach_the_server(backend: Backend) {
-    let app = spawn_app(backend).await;
-    provision(&app).await;
+    let app = TestApp::spawn(backend).await;
+    app.provision().await;
     let (_, old) = create_client(&app).await;
     // The server has the client cached before any change.
     eventually("the new client gets a token", async || {
@@ -287,20 +231,16 @@ async fn cli_rotate_disable_enable_delete_reach_the_server(backend: Backend) {
 }
 
 async fn cli_keys_list_matches_the_jwks(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let keys = app.cli(&["keys", "list", "--json"]).await.json();
     let keys = keys.as_array().unwrap();
     let active: Vec<&Value> = keys.iter().filter(|k| k["state"] == "active").collect();
     assert_eq!(active.len(), 1, "{keys:?}");
     let kid = active[0]["kid"].as_str().unwrap();
-    let jwks = app.jwks().await;
+    let published = app.jwks_kids().await;
     assert!(
-        jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|k| k["kid"] == kid),
-        "{kid} not in {jwks}"
+        published.iter().any(|k| k == kid),
+        "{kid} not in {published:?}"
     );
     assert!(active[0].get("private_key").is_none());
     assert!(active[0].get("sealed_private_key").is_none());
@@ -308,166 +248,4 @@ async fn cli_keys_list_matches_the_jwks(backend: Backend) {
     let text = app.cli(&["keys", "list"]).await;
     let line = text.ok().lines().find(|l| l.contains(kid)).unwrap();
     assert!(line.contains("active"), "{line}");
-}
-
-async fn cli_refuses_bad_input_clearly(backend: Backend) {
-    let app = spawn_app(backend).await;
-    provision(&app).await;
-    let client = |extra: &[&'static str]| -> Vec<&'static str> {
-        let mut args = vec![
-            "client",
-            "create",
-            "--name",
-            "bad",
-            "--grant",
-            "client_credentials",
-        ];
-        args.extend_from_slice(extra);
-        args
-    };
-    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
-        (
-            "unknown tenant",
-            client(&[
-                "--tenant",
-                "nope",
-                "--api",
-                BILLING,
-                "--scope",
-                "billing:read",
-            ]),
-            "nope",
-        ),
-        (
-            "role in unknown tenant",
-            vec!["role", "create", "--tenant", "nope", "r"],
-            "nope",
-        ),
-        (
-            "API identifier that is not a URI",
-            vec!["api", "create", "--identifier", "billing.example.com"],
-            "billing.example.com",
-        ),
-        (
-            "duplicate tenant slug",
-            vec!["tenant", "create", "acme"],
-            "acme",
-        ),
-        (
-            "duplicate API",
-            vec!["api", "create", "--identifier", BILLING],
-            BILLING,
-        ),
-        (
-            "--scope before any --api",
-            client(&[
-                "--tenant",
-                "acme",
-                "--scope",
-                "billing:read",
-                "--api",
-                BILLING,
-            ]),
-            "--scope",
-        ),
-        (
-            "scope the API does not define",
-            client(&[
-                "--tenant",
-                "acme",
-                "--api",
-                BILLING,
-                "--scope",
-                "billing:delete",
-            ]),
-            "billing:delete",
-        ),
-        (
-            "scope of the other API",
-            client(&["--tenant", "acme", "--api", BILLING, "--scope", "x"]),
-            "\"x\"",
-        ),
-        (
-            "unknown API",
-            client(&["--tenant", "acme", "--api", "https://nowhere.example.com"]),
-            "nowhere.example.com",
-        ),
-        (
-            "unknown role",
-            client(&["--tenant", "acme", "--api", BILLING, "--role", "nobody"]),
-            "nobody",
-        ),
-        (
-            "--token-ttl 0",
-            client(&["--tenant", "acme", "--api", BILLING, "--token-ttl", "0"]),
-            "--token-ttl",
-        ),
-        (
-            "unsupported grant",
-            vec![
-                "client", "create", "--tenant", "acme", "--name", "bad", "--grant", "password",
-            ],
-            "password",
-        ),
-        (
-            "bad tenant slug",
-            vec!["tenant", "create", "Not A Slug"],
-            "slug",
-        ),
-    ];
-    for (what, args, mention) in cases {
-        let out = app.cli(&args).await;
-        assert!(!out.success, "{what}: succeeded: {out:?}");
-        assert_ne!(out.code, Some(0));
-        let stderr = out.stderr.trim();
-        assert!(!stderr.is_empty(), "{what}: no message");
-        assert!(
-            stderr.contains(mention),
-            "{what}: {stderr:?} does not mention {mention:?}"
-        );
-        assert!(!stderr.contains("internal"), "{what}: {stderr}");
-    }
-
-    // Nothing half-created by the refused commands.
-    let clients = app
-        .cli(&["client", "list", "--tenant", "acme", "--json"])
-        .await
-        .json();
-    assert_eq!(clients, json!([]));
-    let tenants = app.cli(&["tenant", "list", "--json"]).await.json();
-    let slugs: Vec<&str> = tenants
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["slug"].as_str().unwrap())
-        .collect();
-    assert_eq!(slugs, ["acme", "default"]);
-}
-
-/// A misspelt variable stops the binary before it does anything, naming the setting meant;
-/// the variables of the project's tests and benchmarks are not settings and pass.
-#[tokio::test]
-async fn a_misspelt_variable_is_refused_with_the_name_meant() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let typo = app
-        .cli_with_env(&["serve"], &[("CASTELLAN_ISUER", "https://id.example.com")])
-        .await;
-    assert_eq!(typo.code, Some(2), "{typo:?}");
-    assert!(
-        typo.stderr.contains(
-            "unknown environment variable CASTELLAN_ISUER; did you mean CASTELLAN_ISSUER?"
-        ),
-        "{typo:?}"
-    );
-    let tooling = app
-        .cli_with_env(
-            &["tenant", "list", "--json"],
-            &[
-                ("CASTELLAN_TEST_POSTGRES_URL", "postgres://127.0.0.1/x"),
-                ("CASTELLAN_BENCH_SECS", "2"),
-                ("CASTELLAN_SOAK_RATE", "10"),
-            ],
-        )
-        .await;
-    tooling.json();
 }

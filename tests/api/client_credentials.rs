@@ -1,14 +1,14 @@
 //! The client credentials grant, end to end, validated as a resource server would.
 
-use crate::helpers::{Backend, spawn_app};
 use crate::on_both_backends;
+use crate::support::{Backend, TestApp};
 
 const ORDERS: &str = "https://orders.example.com";
 
 on_both_backends!(issues_a_token_a_resource_server_accepts);
 
 async fn issues_a_token_a_resource_server_accepts(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     app.create_api(ORDERS, &["orders:read", "orders:write"])
         .await;
     app.create_role("default", "reader", &["orders.read", "orders.list"])
@@ -17,9 +17,7 @@ async fn issues_a_token_a_resource_server_accepts(backend: Backend) {
         .create_client("default", &[(ORDERS, &["orders:read"])], &["reader"], None)
         .await;
 
-    let response = app
-        .token_basic(&client, &[("grant_type", "client_credentials")])
-        .await;
+    let response = app.client_credentials(&client).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: serde_json::Value = response.json().await.unwrap();

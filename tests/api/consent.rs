@@ -2,22 +2,16 @@
 //! scope, prompt or API; consent remembered per API; `prompt=login`, `max_age` and
 //! `prompt=consent` with a fresh sign-in.
 
-use castellan::admin;
 use castellan::clock::Clock;
-use castellan::crypto::password;
-use castellan::protocol::{ApiIdentifier, GrantType, RedirectUri, Scope, TenantSlug};
-use castellan::store::clients::NewClient;
-use castellan::store::users::NewUser;
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_at, token_of, urlencode};
 use crate::on_both_backends;
-use crate::signin::{
-    CHALLENGE, PASSWORD, REDIRECT, Rp, VERIFIER, browser, exchange, hidden, param, post_form,
-    redirect_params, submit_login,
+use crate::support::{
+    Backend, Browser, CHALLENGE, PASSWORD, REDIRECT, Rp, TestApp, hidden, param, redirect_params,
+    token_of, urlencode,
 };
 
-pub(crate) const ORDERS: &str = "https://orders.example.com";
-pub(crate) const BILLING: &str = "https://billing.example.com";
+const ORDERS: &str = "https://orders.example.com";
+const BILLING: &str = "https://billing.example.com";
 
 on_both_backends!(
     a_code_for_an_api_needs_consent_even_without_scopes,
@@ -29,50 +23,19 @@ on_both_backends!(
 
 /// Two APIs with a `read` scope each, a user `ada` with a role, and a web client (asking for
 /// consent) granted `read` on both.
-pub(crate) async fn api_setup(app: &TestApp) -> Rp {
+async fn api_setup(app: &TestApp) -> Rp {
     app.create_api(ORDERS, &["read"]).await;
     app.create_api(BILLING, &["read"]).await;
     app.create_role("default", "clerk", &["orders.read"]).await;
-    let hash = password::hash_blocking(PASSWORD).unwrap();
-    let user = NewUser {
-        tenant: TenantSlug::parse("default").unwrap(),
-        username: "ada".into(),
-        email: Some("ada@example.com".into()),
-        name: Some("Ada Lovelace".into()),
-        roles: vec!["clerk".into()],
-    };
-    app.store
-        .create_user(&user, &hash, Clock::System.now())
-        .await
-        .unwrap();
-    let read = || vec![Scope::parse("read").unwrap()];
-    let new = NewClient {
-        tenant: TenantSlug::parse("default").unwrap(),
-        name: "Ledger Web".into(),
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        apis: vec![
-            (ApiIdentifier::parse(ORDERS).unwrap(), read()),
-            (ApiIdentifier::parse(BILLING).unwrap(), read()),
-        ],
-        roles: vec![],
-        token_ttl: None,
-        redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
-        post_logout_redirect_uris: vec![],
-        public: false,
-        skip_consent: false,
-        resource_server_for: vec![],
-    };
-    let (client, secret) = admin::create_client(&app.store, &Clock::System, &new)
-        .await
-        .unwrap();
-    Rp {
-        id: client.client_id.to_string(),
-        secret: secret.unwrap().secret().to_owned(),
-    }
+    app.create_ada(&["clerk"]).await;
+    let client = app
+        .create_web_client(&[(ORDERS, &["read"]), (BILLING, &["read"])])
+        .await;
+    app.rp(client)
 }
 
 /// An authorization request with exactly these extra parameters (no scope unless given).
-pub(crate) fn request_url(app: &TestApp, rp: &Rp, extra: &str) -> String {
+fn request_url(app: &TestApp, rp: &Rp, extra: &str) -> String {
     format!(
         "{}/authorize?response_type=code&client_id={}&redirect_uri={}&state=st-2\
          &code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
@@ -87,39 +50,14 @@ fn resource(api: &str) -> String {
 }
 
 /// Signs in at `url` and, if asked, allows; the redirect's query.
-async fn sign_in_and_allow(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    url: &str,
-) -> Vec<(String, String)> {
-    let page = submit_login(app, browser, url, "ada", PASSWORD).await;
-    redirect_params(&allow(app, browser, page).await)
-}
-
-/// Expects the consent page and allows.
-async fn allow(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    page: reqwest::Response,
-) -> reqwest::Response {
-    assert_eq!(page.status(), 200, "expected the consent page");
-    let html = page.text().await.unwrap();
-    assert!(html.contains("Allow Ledger Web?"), "{html}");
-    post_form(
-        browser,
-        app.url("/consent"),
-        &[
-            ("request", &hidden(&html, "request")),
-            ("csrf", &hidden(&html, "csrf")),
-            ("decision", "allow"),
-        ],
-    )
-    .await
+async fn sign_in_and_allow(browser: &Browser, url: &str) -> Vec<(String, String)> {
+    let page = browser.submit_login(url, "ada", PASSWORD).await;
+    redirect_params(&browser.allow(page).await)
 }
 
 /// The page `url` leads to for a signed-in browser: a redirect's query, or the page's HTML.
-async fn outcome(browser: &reqwest::Client, url: &str) -> Result<Vec<(String, String)>, String> {
-    let response = browser.get(url).send().await.unwrap();
+async fn outcome(browser: &Browser, url: &str) -> Result<Vec<(String, String)>, String> {
+    let response = browser.get(url).await;
     if response.status() == 303 {
         Ok(redirect_params(&response))
     } else {
@@ -129,13 +67,13 @@ async fn outcome(browser: &reqwest::Client, url: &str) -> Result<Vec<(String, St
 }
 
 async fn a_code_for_an_api_needs_consent_even_without_scopes(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let rp = api_setup(&app).await;
-    let browser = browser();
+    let browser = app.browser();
     let url = request_url(&app, &rp, &resource(ORDERS));
 
     // No scope at all: the token would still speak for ada at Orders, with her roles.
-    let page = submit_login(&app, &browser, &url, "ada", PASSWORD).await;
+    let page = browser.submit_login(&url, "ada", PASSWORD).await;
     assert_eq!(page.status(), 200, "a code without consent");
     let html = page.text().await.unwrap();
     assert!(html.contains("Allow Ledger Web?"), "{html}");
@@ -153,17 +91,7 @@ async fn a_code_for_an_api_needs_consent_even_without_scopes(backend: Backend) {
     assert!(again.is_err(), "still no code without a decision");
 
     // Deny: access_denied, and nothing remembered.
-    let html = again.unwrap_err();
-    let denied = post_form(
-        &browser,
-        app.url("/consent"),
-        &[
-            ("request", &hidden(&html, "request")),
-            ("csrf", &hidden(&html, "csrf")),
-            ("decision", "deny"),
-        ],
-    )
-    .await;
+    let denied = browser.decide(&again.unwrap_err(), "deny").await;
     assert_eq!(
         param(&redirect_params(&denied), "error"),
         Some("access_denied")
@@ -171,10 +99,9 @@ async fn a_code_for_an_api_needs_consent_even_without_scopes(backend: Backend) {
     assert!(outcome(&browser, &url).await.is_err());
 
     // Allow: a code whose token is for Orders and carries the role; then remembered.
-    let page = browser.get(&url).send().await.unwrap();
-    let done = redirect_params(&allow(&app, &browser, page).await);
+    let done = redirect_params(&browser.allow(browser.get(&url).await).await);
     let code = param(&done, "code").expect("a code after consent");
-    let tokens = token_of(exchange(&app, &rp, code, REDIRECT, VERIFIER).await).await;
+    let tokens = token_of(rp.exchange(code).await).await;
     let access = app
         .verify_access_token(tokens["access_token"].as_str().unwrap(), ORDERS)
         .await;
@@ -187,11 +114,11 @@ async fn a_code_for_an_api_needs_consent_even_without_scopes(backend: Backend) {
 }
 
 async fn consent_for_one_api_does_not_cover_another(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let rp = api_setup(&app).await;
-    let browser = browser();
+    let browser = app.browser();
     let orders = request_url(&app, &rp, &format!("&scope=read{}", resource(ORDERS)));
-    let done = sign_in_and_allow(&app, &browser, &orders).await;
+    let done = sign_in_and_allow(&browser, &orders).await;
     assert!(param(&done, "code").is_some());
     assert!(
         outcome(&browser, &orders).await.is_ok(),
@@ -214,18 +141,18 @@ async fn consent_for_one_api_does_not_cover_another(backend: Backend) {
 /// take their time on the consent page.
 async fn prompt_login_and_max_age_accept_the_sign_in_they_asked_for(backend: Backend) {
     let clock = Clock::fixed(Clock::System.now());
-    let app = spawn_app_at(backend, clock.clone(), &[]).await;
+    let app = TestApp::builder(backend).clock(clock.clone()).spawn().await;
     let rp = api_setup(&app).await;
-    let browser = browser();
+    let browser = app.browser();
     for (i, extra) in ["&prompt=login", "&max_age=2"].iter().enumerate() {
         // A state of its own each time; a new scope, so that consent is asked.
         let scope = ["openid", "openid+email"][i];
         let url = request_url(&app, &rp, &format!("&scope={scope}{extra}"))
             .replace("state=st-2", &format!("state=loop-{i}"));
         clock.advance(10);
-        let page = submit_login(&app, &browser, &url, "ada", PASSWORD).await;
+        let page = browser.submit_login(&url, "ada", PASSWORD).await;
         clock.advance(5);
-        let done = allow(&app, &browser, page).await;
+        let done = browser.allow(page).await;
         let params = redirect_params(&done);
         assert!(param(&params, "code").is_some(), "{extra}: {params:?}");
         // The same request again needs a new sign-in: the client's rule, not ours to skip.
@@ -237,27 +164,27 @@ async fn prompt_login_and_max_age_accept_the_sign_in_they_asked_for(backend: Bac
 /// The consent step accepts only the sign-in made for its own request: an old session cannot
 /// post a consent form to get around `prompt=login`.
 async fn a_consent_form_does_not_stand_in_for_a_sign_in(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let rp = api_setup(&app).await;
-    let browser = browser();
+    let browser = app.browser();
     let first = format!("{}&scope=openid", request_url(&app, &rp, ""));
-    assert!(param(&sign_in_and_allow(&app, &browser, &first).await, "code").is_some());
+    assert!(param(&sign_in_and_allow(&browser, &first).await, "code").is_some());
 
     // A consent page for a request without prompt=login, then the same form re-aimed at one
     // with prompt=login: the session was not signed in for that request.
     let wider = format!("{}&scope=openid+email", request_url(&app, &rp, ""));
     let html = outcome(&browser, &wider).await.expect_err("consent page");
     let forged = format!("{}&prompt=login", hidden(&html, "request"));
-    let response = post_form(
-        &browser,
-        app.url("/consent"),
-        &[
-            ("request", &forged),
-            ("csrf", &hidden(&html, "csrf")),
-            ("decision", "allow"),
-        ],
-    )
-    .await;
+    let response = browser
+        .post_form(
+            "/consent",
+            &[
+                ("request", &forged),
+                ("csrf", &hidden(&html, "csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert!(
         response.text().await.unwrap().contains("name=\"password\""),
@@ -268,23 +195,17 @@ async fn a_consent_form_does_not_stand_in_for_a_sign_in(backend: Backend) {
 /// OIDC Core §3.1.2.1: `prompt=consent` shows the consent page, even right after a sign-in and
 /// with consent stored before.
 async fn prompt_consent_is_honoured_after_a_fresh_sign_in(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let rp = api_setup(&app).await;
     let url = format!("{}&scope=openid", request_url(&app, &rp, ""));
-    assert!(param(&sign_in_and_allow(&app, &browser(), &url).await, "code").is_some());
+    assert!(param(&sign_in_and_allow(&app.browser(), &url).await, "code").is_some());
 
-    let fresh = browser();
-    let page = submit_login(
-        &app,
-        &fresh,
-        &format!("{url}&prompt=consent"),
-        "ada",
-        PASSWORD,
-    )
-    .await;
-    let done = allow(&app, &fresh, page).await;
+    let fresh = app.browser();
+    let consent = format!("{url}&prompt=consent");
+    let page = fresh.submit_login(&consent, "ada", PASSWORD).await;
+    let done = fresh.allow(page).await;
     assert!(param(&redirect_params(&done), "code").is_some());
     // Signed in already: prompt=consent asks again too.
-    let html = outcome(&fresh, &format!("{url}&prompt=consent")).await;
+    let html = outcome(&fresh, &consent).await;
     assert!(html.is_err(), "prompt=consent shows the page");
 }

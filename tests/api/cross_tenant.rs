@@ -3,10 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestClient, eventually, spawn_app, token_of};
 use crate::on_both_backends;
-use crate::signin::{self, PASSWORD, REDIRECT, Rp};
-use crate::tenancy::{cli_client, cli_service, cli_tenants};
+use crate::support::{
+    Backend, PASSWORD, Rp, TestApp, TestClient, eventually, expect_oauth_error, param,
+    redirect_params, text, token_of,
+};
 
 const ORDERS: &str = "https://orders.example.com";
 
@@ -30,42 +31,22 @@ struct Parties {
 }
 
 async fn parties(app: &TestApp) -> Parties {
-    cli_tenants(app, &["acme"]).await;
-    app.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        ORDERS,
-        "--scope",
-        "orders:read",
-    ])
-    .await
-    .ok();
+    app.cli_tenants(&["acme"]).await;
+    app.cli_create_api(ORDERS, &["--scope", "orders:read"])
+        .await
+        .ok();
     let rs_args = ["--resource-server-for", ORDERS];
     Parties {
-        service: cli_service(app, "default", ORDERS, "orders:read").await,
-        caller: cli_service(app, "default", ORDERS, "orders:read").await,
-        rs: cli_client(app, "default", "orders-rs", &rs_args).await,
-        acme_service: cli_service(app, "acme", ORDERS, "orders:read").await,
-        acme_rs: cli_client(app, "acme", "orders-rs", &rs_args).await,
+        service: app.cli_service("default", ORDERS, "orders:read").await,
+        caller: app.cli_service("default", ORDERS, "orders:read").await,
+        rs: app.cli_client("default", "orders-rs", &rs_args).await,
+        acme_service: app.cli_service("acme", ORDERS, "orders:read").await,
+        acme_rs: app.cli_client("acme", "orders-rs", &rs_args).await,
     }
 }
 
-async fn issue(app: &TestApp, client: &TestClient) -> String {
-    let form = [("grant_type", "client_credentials")];
-    let body = token_of(app.token_basic(client, &form).await).await;
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn call(app: &TestApp, path: &str, caller: &TestClient, token: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .post(app.url(path))
-        .basic_auth(&caller.id, Some(&caller.secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_as(caller, path, &[("token", token)]).await;
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
@@ -84,12 +65,23 @@ async fn active(app: &TestApp, caller: &TestClient, token: &str) -> bool {
     body["active"] == true
 }
 
+/// Orders as the API list with these arguments shows it.
+async fn listed_orders(app: &TestApp, args: &[&str]) -> Value {
+    let apis = app.cli(args).await.json();
+    apis.as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["identifier"] == ORDERS)
+        .unwrap()
+        .clone()
+}
+
 async fn introspection_answers_the_issuing_client_and_its_tenants_resource_server_only(
     backend: Backend,
 ) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let p = parties(&app).await;
-    let token = issue(&app, &p.service).await;
+    let token = app.access_token(&p.service).await;
     let claims = app.verify_access_token(&token, ORDERS).await;
     assert_eq!(claims["tenant_id"], "default", "tenant_id is the slug");
 
@@ -115,7 +107,7 @@ async fn introspection_answers_the_issuing_client_and_its_tenants_resource_serve
         "acme's caller"
     );
 
-    let acme_token = issue(&app, &p.acme_service).await;
+    let acme_token = app.access_token(&p.acme_service).await;
     assert!(active(&app, &p.acme_rs, &acme_token).await);
     assert!(active(&app, &p.acme_service, &acme_token).await);
     assert!(
@@ -124,33 +116,18 @@ async fn introspection_answers_the_issuing_client_and_its_tenants_resource_serve
     );
 
     // A resource server is no caller: it has no grant.
-    let form = [("grant_type", "client_credentials")];
-    let response = app.token_basic(&p.rs, &form).await;
-    crate::helpers::expect_oauth_error(response, 400, "unauthorized_client").await;
+    let response = app.client_credentials(&p.rs).await;
+    expect_oauth_error(response, 400, "unauthorized_client").await;
 
     // The listing shows each resource server with its tenant; a tenant's view shows its own.
-    let apis = app.cli(&["api", "list", "--json"]).await.json();
-    let orders = apis
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["identifier"] == ORDERS)
-        .unwrap();
+    let orders = listed_orders(&app, &["api", "list", "--json"]).await;
     assert_eq!(orders["all_tenants"], true);
     assert_eq!(
         orders["resource_servers"],
         json!([{ "client_id": p.acme_rs.id, "tenant": "acme" }, { "client_id": p.rs.id, "tenant": "default" }])
     );
-    let acme = app
-        .cli(&["api", "list", "--tenant", "acme", "--json"])
-        .await
-        .json();
-    let orders = acme
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["identifier"] == ORDERS)
-        .unwrap();
+    let acme = ["api", "list", "--tenant", "acme", "--json"];
+    let orders = listed_orders(&app, &acme).await;
     assert_eq!(
         orders["resource_servers"],
         json!([{ "client_id": p.acme_rs.id, "tenant": "acme" }])
@@ -189,9 +166,9 @@ async fn introspection_answers_the_issuing_client_and_its_tenants_resource_serve
 }
 
 async fn revocation_from_another_tenant_does_nothing_and_says_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let p = parties(&app).await;
-    let token = issue(&app, &p.service).await;
+    let token = app.access_token(&p.service).await;
 
     // RFC 7009 §2.1: refused, with the same answer whoever the token belongs to.
     let from_acme = call(&app, "/revoke", &p.acme_service, &token).await;
@@ -202,7 +179,7 @@ async fn revocation_from_another_tenant_does_nothing_and_says_nothing(backend: B
     assert!(active(&app, &p.rs, &token).await, "nothing was revoked");
 
     // A token its client revoked gets the very same answer: acme learns nothing of its state.
-    let spent = issue(&app, &p.service).await;
+    let spent = app.access_token(&p.service).await;
     assert_eq!(call(&app, "/revoke", &p.service, &spent).await.0, 200);
     assert!(!active(&app, &p.rs, &spent).await);
     assert_eq!(
@@ -218,105 +195,62 @@ async fn revocation_from_another_tenant_does_nothing_and_says_nothing(backend: B
 
 /// `ada` in the default tenant with its web client, and another `ada` in acme with its own.
 async fn two_tenants_with_ada(app: &TestApp) -> (Rp, Rp) {
-    let default_rp = signin::setup(app).await;
-    cli_tenants(app, &["acme"]).await;
-    let user = [
-        "user",
-        "create",
-        "--tenant",
-        "acme",
-        "--username",
-        "ada",
-        "--email",
-        "ada@acme.example",
-        "--password-stdin",
-    ];
-    app.cli_with_stdin(&user, PASSWORD.as_bytes()).await.ok();
-    let web = [
-        "--grant",
-        "authorization_code",
-        "--grant",
-        "refresh_token",
-        "--redirect-uri",
-        REDIRECT,
-    ];
-    let acme = cli_client(app, "acme", "Ledger Web", &web).await;
-    let acme_rp = Rp {
-        id: acme.id,
-        secret: acme.secret,
-    };
-    (default_rp, acme_rp)
+    let default_rp = app.setup_sign_in().await;
+    app.cli_tenants(&["acme"]).await;
+    let email = ["--email", "ada@acme.example"];
+    app.cli_create_user("acme", "ada", &email, PASSWORD.as_bytes())
+        .await
+        .ok();
+    let acme = app.cli_web_client("acme", "Ledger Web", &[]).await;
+    (default_rp, app.rp(acme))
 }
 
 async fn a_session_never_signs_in_through_a_client_of_another_tenant(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let (default_rp, acme_rp) = two_tenants_with_ada(&app).await;
-    let browser = signin::browser();
-    signin::sign_in(&app, &default_rp, &browser).await;
-    let straight = browser
-        .get(signin::authorize_url(&app, &default_rp, ""))
-        .send()
-        .await
-        .unwrap();
+    let browser = app.browser();
+    browser.sign_in(&default_rp).await;
+    let straight = browser.get(&default_rp.authorize_url("")).await;
     assert!(
-        signin::param(&signin::redirect_params(&straight), "code").is_some(),
+        param(&redirect_params(&straight), "code").is_some(),
         "signed in"
     );
 
     // The same cookie at acme's client: the login page, never a code.
-    let page = browser
-        .get(signin::authorize_url(&app, &acme_rp, ""))
-        .send()
-        .await
-        .unwrap();
+    let page = browser.get(&acme_rp.authorize_url("")).await;
     assert_eq!(page.status(), 200);
     assert!(page.headers().get("location").is_none());
     assert!(page.text().await.unwrap().contains("name=\"password\""));
-    let silent = browser
-        .get(signin::authorize_url(&app, &acme_rp, "&prompt=none"))
-        .send()
-        .await
-        .unwrap();
-    let params = signin::redirect_params(&silent);
-    assert_eq!(signin::param(&params, "error"), Some("login_required"));
-    assert_eq!(signin::param(&params, "code"), None);
+    let silent = browser.get(&acme_rp.authorize_url("&prompt=none")).await;
+    let params = redirect_params(&silent);
+    assert_eq!(param(&params, "error"), Some("login_required"));
+    assert_eq!(param(&params, "code"), None);
 
     // Signing in at acme makes an acme session, which in turn does not serve the default client.
-    let tokens = signin::signed_in_tokens(&app, &acme_rp, &browser).await;
+    let tokens = browser.signed_in_tokens(&acme_rp).await;
     let issuer_userinfo = format!("{}/userinfo", app.issuer);
     let claims = app
         .verify_access_token(tokens["access_token"].as_str().unwrap(), &issuer_userinfo)
         .await;
     assert_eq!(claims["tenant_id"], "acme");
-    let back = browser
-        .get(signin::authorize_url(&app, &default_rp, ""))
-        .send()
-        .await
-        .unwrap();
+    let back = browser.get(&default_rp.authorize_url("")).await;
     assert_eq!(back.status(), 200);
     assert!(back.text().await.unwrap().contains("name=\"password\""));
 }
 
 async fn userinfo(app: &TestApp, token: &str) -> Value {
-    let response = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let response = app.userinfo(Some(token)).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
 
 async fn userinfo_and_refresh_tokens_stay_with_their_tenant(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let (default_rp, acme_rp) = two_tenants_with_ada(&app).await;
-    let ours = signin::signed_in_tokens(&app, &default_rp, &signin::browser()).await;
-    let theirs = signin::signed_in_tokens(&app, &acme_rp, &signin::browser()).await;
+    let ours = app.browser().signed_in_tokens(&default_rp).await;
+    let theirs = app.browser().signed_in_tokens(&acme_rp).await;
 
     // Two people named ada: each token speaks for its own, in its own tenant.
-    let text = |v: &Value, k: &str| v[k].as_str().unwrap().to_owned();
     let mine = userinfo(&app, &text(&ours, "access_token")).await;
     let acme = userinfo(&app, &text(&theirs, "access_token")).await;
     assert_eq!(
@@ -330,10 +264,7 @@ async fn userinfo_and_refresh_tokens_stay_with_their_tenant(backend: Backend) {
     assert_ne!(mine["sub"], acme["sub"]);
 
     // The default client neither sees nor revokes acme's tokens, access or refresh.
-    let default_client = TestClient {
-        id: default_rp.id.clone(),
-        secret: default_rp.secret.clone(),
-    };
+    let default_client = default_rp.client();
     for kind in ["access_token", "refresh_token"] {
         assert!(
             !active(&app, &default_client, &text(&theirs, kind)).await,
@@ -346,13 +277,9 @@ async fn userinfo_and_refresh_tokens_stay_with_their_tenant(backend: Backend) {
         200,
         "RFC 7009 §2.2"
     );
-    let acme_client = TestClient {
-        id: acme_rp.id.clone(),
-        secret: acme_rp.secret.clone(),
-    };
     assert!(
-        active(&app, &acme_client, &refresh).await,
+        active(&app, &acme_rp.client(), &refresh).await,
         "still live for its own client"
     );
-    token_of(signin::refresh(&app, &acme_rp, &refresh, None).await).await;
+    token_of(acme_rp.refresh(&refresh, None).await).await;
 }

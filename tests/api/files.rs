@@ -7,7 +7,7 @@ use std::path::Path;
 
 use castellan::store::Store;
 
-use crate::helpers::{Backend, spawn_app};
+use crate::support::{Backend, TestApp};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -37,8 +37,8 @@ async fn the_sqlite_folder_and_files_are_created_private() {
 
 #[tokio::test]
 async fn a_key_file_others_may_read_stops_the_server_and_the_cli() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let key = app.dir.path().join("keys/master.key");
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let key = app.master_key_path();
     assert_eq!(mode(&key), 0o600);
     assert_eq!(mode(key.parent().unwrap()), 0o700);
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();

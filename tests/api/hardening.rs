@@ -7,9 +7,8 @@ use tokio::net::TcpStream;
 
 use castellan::protocol::form::FormParams;
 
-use crate::helpers::{Backend, PATIENCE, TestApp, expect_oauth_error, spawn_app_with};
 use crate::on_both_backends;
-use crate::signin::{authorize_url, browser, setup};
+use crate::support::{Backend, CC, PATIENCE, TestApp, expect_oauth_error};
 
 on_both_backends!(every_response_carries_the_security_headers);
 
@@ -40,14 +39,10 @@ fn no_store(response: &reqwest::Response) -> bool {
 }
 
 async fn every_response_carries_the_security_headers(backend: Backend) {
-    let app = spawn_app_with(backend, &[]).await;
-    let rp = setup(&app).await;
+    let app = TestApp::spawn(backend).await;
+    let rp = app.setup_sign_in().await;
 
-    let login = browser()
-        .get(authorize_url(&app, &rp, ""))
-        .send()
-        .await
-        .unwrap();
+    let login = app.browser().get(&rp.authorize_url("")).await;
     assert_eq!(login.status(), 200);
     assert_secured(&login, "login page");
     assert!(no_store(&login), "a form with a CSRF token is never cached");
@@ -81,12 +76,11 @@ async fn every_response_carries_the_security_headers(backend: Backend) {
 
 #[tokio::test]
 async fn an_https_issuer_adds_hsts() {
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        &[("CASTELLAN_ISSUER", "https://id.example.test")],
-    )
-    .await;
-    let response = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let app = TestApp::builder(Backend::Sqlite)
+        .config(|c| c.issuer = Some("https://id.example.test".into()))
+        .spawn()
+        .await;
+    let response = app.healthz().await;
     let hsts = response.headers()["strict-transport-security"]
         .to_str()
         .unwrap();
@@ -95,16 +89,9 @@ async fn an_https_issuer_adds_hsts() {
 
 #[tokio::test]
 async fn overlong_parameters_are_refused_with_a_clear_error() {
-    let app = spawn_app_with(Backend::Sqlite, &[]).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
     let long = "x".repeat(FormParams::MAX_VALUE + 1);
-    let response = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth(&app.admin.0, Some(&app.admin.1))
-        .form(&[("grant_type", "client_credentials"), ("scope", &long)])
-        .send()
-        .await
-        .unwrap();
+    let response = app.token_basic(&app.admin, &[CC, ("scope", &long)]).await;
     let (_, body) = expect_oauth_error(response, 400, "invalid_request").await;
     assert!(
         body["error_description"]
@@ -114,10 +101,10 @@ async fn overlong_parameters_are_refused_with_a_clear_error() {
         "{body}"
     );
 
-    let rp = setup(&app).await;
+    let rp = app.setup_sign_in().await;
     let page = app
         .http
-        .get(authorize_url(&app, &rp, &format!("&state={long}")))
+        .get(rp.authorize_url(&format!("&state={long}")))
         .send()
         .await
         .unwrap();
@@ -143,7 +130,7 @@ async fn raw_exchange(app: &TestApp, request: &[u8]) -> Option<String> {
 
 #[tokio::test]
 async fn oversized_headers_get_431() {
-    let app = spawn_app_with(Backend::Sqlite, &[]).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
     let big = "a".repeat(20 * 1024);
     let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n");
     let answer = raw_exchange(&app, request.as_bytes()).await.unwrap();
@@ -156,7 +143,10 @@ async fn oversized_headers_get_431() {
 
 #[tokio::test]
 async fn a_slow_loris_is_cut_off() {
-    let app = spawn_app_with(Backend::Sqlite, &[("CASTELLAN_HEADER_TIMEOUT", "1")]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .config(|c| c.header_timeout = 1)
+        .spawn()
+        .await;
     let mut stream = TcpStream::connect(app.base.trim_start_matches("http://"))
         .await
         .unwrap();
@@ -192,7 +182,10 @@ async fn a_slow_loris_is_cut_off() {
 
 #[tokio::test]
 async fn a_body_that_never_finishes_gets_408() {
-    let app = spawn_app_with(Backend::Sqlite, &[("CASTELLAN_REQUEST_TIMEOUT", "1")]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .config(|c| c.request_timeout = 1)
+        .spawn()
+        .await;
     let request = b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=";
     // Without the timeout the server would wait for the body forever, and `raw_exchange` would
     // give up with nothing.

@@ -2,13 +2,14 @@
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, header, spawn_app};
 use crate::on_both_backends;
+use crate::support::oauth::header;
+use crate::support::{Backend, TestApp};
 
 on_both_backends!(healthz_answers, readyz_checks_database_and_signing_key);
 
 async fn healthz_answers(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let response = app.healthz().await;
     assert_eq!(response.status(), 200);
     assert!(header(&response, "content-type").is_some_and(|c| c.starts_with("application/json")));
@@ -17,7 +18,7 @@ async fn healthz_answers(backend: Backend) {
 }
 
 async fn readyz_checks_database_and_signing_key(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let response = app.readyz().await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
@@ -29,7 +30,7 @@ async fn readyz_checks_database_and_signing_key(backend: Backend) {
 /// `castellan healthcheck` (the container's HEALTHCHECK) succeeds only on a 200 from the server.
 #[tokio::test]
 async fn the_healthcheck_command_asks_the_running_server() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
     let ready = app.healthcheck(&[]).await;
     assert!(ready.ok().contains("/readyz answered 200 OK"), "{ready:?}");
     let alive = app.healthcheck(&["--path", "/healthz"]).await;

@@ -8,15 +8,14 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 
-use crate::helpers::{Backend, spawn_app};
 use crate::on_both_backends;
-use crate::signin::{REDIRECT, browser, param, setup, sign_in_at};
+use crate::support::{Backend, REDIRECT, TestApp, param};
 
 on_both_backends!(the_openidconnect_crate_signs_in_unmodified);
 
 async fn the_openidconnect_crate_signs_in_unmodified(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let rp = setup(&app).await;
+    let app = TestApp::spawn(backend).await;
+    let rp = app.setup_sign_in().await;
     let http = openidconnect::reqwest::Client::builder()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
@@ -45,7 +44,7 @@ async fn the_openidconnect_crate_signs_in_unmodified(backend: Backend) {
         .set_pkce_challenge(challenge)
         .url();
 
-    let params = sign_in_at(&app, &browser(), url.as_str()).await;
+    let params = app.browser().sign_in_at(url.as_str()).await;
     assert_eq!(param(&params, "state"), Some(csrf.secret().as_str()));
     let code = param(&params, "code").expect("a code");
 

@@ -3,11 +3,8 @@
 use castellan::clock::Clock;
 use serde_json::Value;
 
-use crate::helpers::{
-    Backend, TestApp, TestClient, expect_oauth_error, spawn_app, spawn_app_at, token_of,
-};
 use crate::on_both_backends;
-use crate::tenancy::cli_client;
+use crate::support::{Backend, TestApp, TestClient, expect_oauth_error};
 
 const ORDERS: &str = "https://orders.example.com";
 const BILLING: &str = "https://billing.example.com";
@@ -19,37 +16,16 @@ on_both_backends!(
     bad_introspection_and_revocation_requests_are_refused,
 );
 
-async fn issue(app: &TestApp, client: &TestClient) -> String {
-    let body = token_of(
-        app.token_basic(client, &[("grant_type", "client_credentials")])
-            .await,
-    )
-    .await;
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn introspect(app: &TestApp, caller: &TestClient, token: &str) -> Value {
-    let response = app
-        .http
-        .post(app.url("/introspect"))
-        .basic_auth(&caller.id, Some(&caller.secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
+    let response = app.introspect(caller, token).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     response.json().await.unwrap()
 }
 
 async fn revoke(app: &TestApp, caller: &TestClient, token: &str) -> reqwest::Response {
-    app.http
-        .post(app.url("/revoke"))
-        .basic_auth(&caller.id, Some(&caller.secret))
-        .form(&[("token", token), ("token_type_hint", "access_token")])
-        .send()
-        .await
-        .unwrap()
+    let form = [("token", token), ("token_type_hint", "access_token")];
+    app.post_as(caller, "/revoke", &form).await
 }
 
 /// Three clients: `service` calls orders, `orders_rs` is the orders resource server (registered
@@ -61,13 +37,9 @@ async fn three_clients(app: &TestApp) -> (TestClient, TestClient, TestClient) {
     let service = app
         .create_client("default", &[(ORDERS, &["orders:read"])], &["reader"], None)
         .await;
-    let orders_rs = cli_client(
-        app,
-        "default",
-        "orders-rs",
-        &["--resource-server-for", ORDERS],
-    )
-    .await;
+    let orders_rs = app
+        .cli_client("default", "orders-rs", &["--resource-server-for", ORDERS])
+        .await;
     let other = app
         .create_client("default", &[(BILLING, &["billing:read"])], &[], None)
         .await;
@@ -75,9 +47,9 @@ async fn three_clients(app: &TestApp) -> (TestClient, TestClient, TestClient) {
 }
 
 async fn introspection_shows_live_tokens_to_the_right_clients_only(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let (service, orders_rs, other) = three_clients(&app).await;
-    let token = issue(&app, &service).await;
+    let token = app.access_token(&service).await;
     let claims = app.verify_access_token(&token, ORDERS).await;
 
     for caller in [&service, &orders_rs] {
@@ -123,22 +95,15 @@ async fn introspection_shows_live_tokens_to_the_right_clients_only(backend: Back
         );
     }
     // Longer than any parameter may be: refused outright.
-    let absurd = app
-        .http
-        .post(app.url("/introspect"))
-        .basic_auth(&service.id, Some(&service.secret))
-        .form(&[("token", "x".repeat(20_000))])
-        .send()
-        .await
-        .unwrap();
+    let absurd = app.introspect(&service, &"x".repeat(20_000)).await;
     expect_oauth_error(absurd, 400, "invalid_request").await;
 }
 
 async fn revoked_tokens_introspect_as_inactive(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let (service, orders_rs, other) = three_clients(&app).await;
-    let token = issue(&app, &service).await;
-    let kept = issue(&app, &service).await;
+    let token = app.access_token(&service).await;
+    let kept = app.access_token(&service).await;
 
     let refused = revoke(&app, &other, &token).await;
     expect_oauth_error(refused, 400, "invalid_request").await;
@@ -168,9 +133,9 @@ async fn revoked_tokens_introspect_as_inactive(backend: Backend) {
 
 async fn expired_tokens_introspect_as_inactive(backend: Backend) {
     let clock = Clock::fixed(Clock::System.now());
-    let app = spawn_app_at(backend, clock.clone(), &[]).await;
+    let app = TestApp::builder(backend).clock(clock.clone()).spawn().await;
     let (service, orders_rs, _) = three_clients(&app).await;
-    let token = issue(&app, &service).await;
+    let token = app.access_token(&service).await;
     clock.advance(299);
     assert_eq!(introspect(&app, &orders_rs, &token).await["active"], true);
     clock.advance(1);
@@ -182,9 +147,9 @@ async fn expired_tokens_introspect_as_inactive(backend: Backend) {
 }
 
 async fn bad_introspection_and_revocation_requests_are_refused(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let (service, _, _) = three_clients(&app).await;
-    let token = issue(&app, &service).await;
+    let token = app.access_token(&service).await;
     for path in ["/introspect", "/revoke"] {
         let anonymous = app
             .http
@@ -194,36 +159,22 @@ async fn bad_introspection_and_revocation_requests_are_refused(backend: Backend)
             .await
             .unwrap();
         expect_oauth_error(anonymous, 401, "invalid_client").await;
+        let wrong = TestClient {
+            secret: "wrong".into(),
+            ..service.clone()
+        };
         let wrong = app
-            .http
-            .post(app.url(path))
-            .basic_auth(&service.id, Some("wrong"))
-            .form(&[("token", token.as_str())])
-            .send()
-            .await
-            .unwrap();
+            .post_as(&wrong, path, &[("token", token.as_str())])
+            .await;
         expect_oauth_error(wrong, 401, "invalid_client").await;
         let missing = app
-            .http
-            .post(app.url(path))
-            .basic_auth(&service.id, Some(&service.secret))
-            .form(&[("token_type_hint", "access_token")])
-            .send()
-            .await
-            .unwrap();
+            .post_as(&service, path, &[("token_type_hint", "access_token")])
+            .await;
         expect_oauth_error(missing, 400, "invalid_request").await;
         let get = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(get.status(), 405);
     }
-    let discovery: Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = app.openid_configuration().await;
     assert_eq!(
         discovery["introspection_endpoint"],
         format!("{}/introspect", app.issuer)

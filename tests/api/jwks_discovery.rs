@@ -3,10 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    Backend, TestApp, header, key_for, spawn_app, spawn_app_with, token_of, urlencode, validation,
-};
 use crate::on_both_backends;
+use crate::support::oauth::{header, key_for, validation};
+use crate::support::{Backend, CC, TestApp, token_of};
 
 const ORDERS: &str = "https://orders.example.com";
 const DISCOVERY: [&str; 2] = [
@@ -25,7 +24,7 @@ on_both_backends!(
 );
 
 async fn jwks_publishes_only_public_rsa_members(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let response = app.jwks_response(None).await;
     assert_eq!(response.status(), 200);
     let content_type = header(&response, "content-type").unwrap();
@@ -71,7 +70,7 @@ async fn jwks_publishes_only_public_rsa_members(backend: Backend) {
 }
 
 async fn jwks_cache_control_defaults_to_ten_minutes(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let response = app.jwks_response(None).await;
     let cache_control = header(&response, "cache-control").unwrap();
     assert!(max_age(&cache_control) == Some(600), "{cache_control}");
@@ -79,7 +78,10 @@ async fn jwks_cache_control_defaults_to_ten_minutes(backend: Backend) {
 }
 
 async fn jwks_cache_control_follows_configuration(backend: Backend) {
-    let app = spawn_app_with(backend, &[("CASTELLAN_JWKS_MAX_AGE", "42")]).await;
+    let app = TestApp::builder(backend)
+        .config(|c| c.jwks_max_age = 42)
+        .spawn()
+        .await;
     let response = app.jwks_response(None).await;
     let cache_control = header(&response, "cache-control").unwrap();
     assert_eq!(max_age(&cache_control), Some(42), "{cache_control}");
@@ -99,7 +101,7 @@ fn max_age(cache_control: &str) -> Option<u64> {
 }
 
 async fn jwks_etag_supports_conditional_requests(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let first = app.jwks_response(None).await;
     let etag = header(&first, "etag").expect("an ETag");
     assert!(
@@ -134,7 +136,7 @@ async fn jwks_etag_supports_conditional_requests(backend: Backend) {
 }
 
 async fn discovery_documents_describe_this_server(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let mut documents = Vec::new();
     for path in DISCOVERY {
         let response = app.discovery(path).await;
@@ -172,19 +174,16 @@ async fn discovery_documents_describe_this_server(backend: Backend) {
 }
 
 async fn a_token_obtained_by_following_discovery_validates(backend: Backend) {
-    let app = spawn_app(backend).await;
-    app.create_api(ORDERS, &["orders:read"]).await;
-    let client = app
-        .create_client("default", &[(ORDERS, &["orders:read"])], &[], None)
-        .await;
+    let app = TestApp::spawn(backend).await;
+    let client = app.client_for(ORDERS, &["orders:read"]).await;
     for path in DISCOVERY {
         let doc: Value = app.discovery(path).await.json().await.unwrap();
         let token_endpoint = doc["token_endpoint"].as_str().unwrap();
         let response = app
             .http
             .post(token_endpoint)
-            .basic_auth(urlencode(&client.id), Some(urlencode(&client.secret)))
-            .form(&[("grant_type", "client_credentials")])
+            .header("authorization", client.basic())
+            .form(&[CC])
             .send()
             .await
             .unwrap();
@@ -218,7 +217,10 @@ async fn validate_via(app: &TestApp, doc: &Value, token: &str, audience: &str) -
 
 async fn configured_issuer_is_advertised_and_signed(backend: Backend) {
     let issuer = "https://id.example.com";
-    let app = spawn_app_with(backend, &[("CASTELLAN_ISSUER", issuer)]).await;
+    let app = TestApp::builder(backend)
+        .config(|c| c.issuer = Some(issuer.into()))
+        .spawn()
+        .await;
     assert_eq!(app.issuer, issuer);
     for path in DISCOVERY {
         let doc: Value = app.discovery(path).await.json().await.unwrap();
@@ -227,17 +229,8 @@ async fn configured_issuer_is_advertised_and_signed(backend: Backend) {
         assert_eq!(doc["jwks_uri"], format!("{issuer}/jwks.json"));
     }
 
-    app.create_api(ORDERS, &["orders:read"]).await;
-    let client = app
-        .create_client("default", &[(ORDERS, &["orders:read"])], &[], None)
-        .await;
-    let body = token_of(
-        app.token_basic(&client, &[("grant_type", "client_credentials")])
-            .await,
-    )
-    .await;
-    let claims = app
-        .verify_access_token(body["access_token"].as_str().unwrap(), ORDERS)
-        .await;
+    let client = app.client_for(ORDERS, &["orders:read"]).await;
+    let token = app.access_token(&client).await;
+    let claims = app.verify_access_token(&token, ORDERS).await;
     assert_eq!(claims["iss"], issuer);
 }

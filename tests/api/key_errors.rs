@@ -1,14 +1,12 @@
 //! Bad keys are refused with a clear error, never a silently regenerated key set.
 
-use std::collections::HashMap;
-
 use base64::Engine;
 use castellan::app::App;
-use castellan::config::Config;
+use castellan::config::{Config, MasterKeySource};
 use sqlx::Connection;
 
-use crate::helpers::{Backend, TestApp, eventually, spawn_app};
 use crate::on_both_backends;
+use crate::support::{Backend, TestApp, eventually};
 
 on_both_backends!(
     a_wrong_master_key_refuses_to_start_and_changes_nothing,
@@ -16,25 +14,7 @@ on_both_backends!(
     bad_key_imports_are_refused_and_a_good_one_is_published,
 );
 
-/// Settings for a second server on the same database as `app`.
-fn config_for(app: &TestApp, extra: &[(&str, &str)]) -> Config {
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("CASTELLAN_LISTEN".into(), "127.0.0.1:0".into()),
-        ("CASTELLAN_DATABASE_URL".into(), app.database_url.clone()),
-    ]);
-    for (k, v) in extra {
-        env.insert((*k).into(), (*v).into());
-    }
-    if !env.contains_key("CASTELLAN_MASTER_KEY") {
-        let file = app.dir.path().join("keys/master.key");
-        env.insert(
-            "CASTELLAN_MASTER_KEY_FILE".into(),
-            file.display().to_string(),
-        );
-    }
-    Config::from_sources(None, &env).unwrap()
-}
-
+/// Why a second server on the database of the first, with `config`, does not start.
 async fn start_error(config: &Config) -> String {
     match App::build(config).await {
         Ok(_) => panic!("the server started"),
@@ -43,10 +23,13 @@ async fn start_error(config: &Config) -> String {
 }
 
 async fn a_wrong_master_key_refuses_to_start_and_changes_nothing(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let before = app.store.list_keys().await.unwrap();
     let other = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
-    let error = start_error(&config_for(&app, &[("CASTELLAN_MASTER_KEY", &other)])).await;
+    // The first server's settings listen on a port of their own: only the key differs.
+    let mut config = app.config.clone();
+    config.master_key = MasterKeySource::Inline(other.clone());
+    let error = start_error(&config).await;
     assert!(error.contains("cannot decrypt signing key"), "{error}");
     assert!(error.contains("master key"), "{error}");
     let after = app.store.list_keys().await.unwrap();
@@ -68,7 +51,7 @@ async fn a_wrong_master_key_refuses_to_start_and_changes_nothing(backend: Backen
 }
 
 async fn a_corrupt_stored_key_refuses_to_start(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let kid = app.store.list_keys().await.unwrap()[0].kid.clone();
     let mut conn = sqlx::AnyConnection::connect(&app.database_url)
         .await
@@ -80,7 +63,7 @@ async fn a_corrupt_stored_key_refuses_to_start(backend: Backend) {
         .await
         .unwrap();
     conn.close().await.unwrap();
-    let error = start_error(&config_for(&app, &[])).await;
+    let error = start_error(&app.config).await;
     assert!(
         error.contains(&format!("cannot decrypt signing key {kid}")),
         "{error}"
@@ -88,7 +71,7 @@ async fn a_corrupt_stored_key_refuses_to_start(backend: Backend) {
 }
 
 async fn bad_key_imports_are_refused_and_a_good_one_is_published(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let dir = app.dir.path();
     let write = |name: &str, text: &[u8]| {
         let path = dir.join(name);
@@ -135,13 +118,7 @@ async fn bad_key_imports_are_refused_and_a_good_one_is_published(backend: Backen
     let stdout = out.ok();
     let kid = stdout.split_whitespace().nth(2).unwrap().to_owned();
     eventually("the imported key is published", async || {
-        let jwks = app.jwks().await;
-        jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|k| k["kid"] == kid.as_str())
-            .then_some(())
+        app.jwks_kids().await.contains(&kid).then_some(())
     })
     .await;
     let keys = app.store.list_keys().await.unwrap();

@@ -6,14 +6,15 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use castellan::clock::Clock;
-use castellan::protocol::{ApiIdentifier, Scope, TenantSlug};
-use castellan::store::Store;
 use castellan::store::keys::KeyState;
 use serde_json::Value;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-use crate::helpers::{Backend, PATIENCE, free_port, fresh_database};
-use crate::validator::Validator;
+use crate::support::binary::serve;
+use crate::support::db::fresh_database;
+use crate::support::oauth::{kid_of, kids};
+use crate::support::validator::Validator;
+use crate::support::{Backend, CC, PATIENCE, Rp, TestClient, TestDb, eventually};
 
 const API: &str = "https://inventory.example.com";
 const ISSUER: &str = "http://castellan.test";
@@ -21,50 +22,35 @@ const ISSUER: &str = "http://castellan.test";
 struct Node {
     base: String,
     child: Child,
+    http: reqwest::Client,
 }
 
 impl Node {
-    async fn start(env: &[(String, String)], dir: &std::path::Path) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_castellan"))
-            .arg("serve")
-            .envs(env.iter().cloned())
-            .env("CASTELLAN_LISTEN", format!("127.0.0.1:{port}"))
-            .current_dir(dir)
+    async fn start(env: &[(&str, &str)], dir: &std::path::Path) -> Self {
+        let (mut command, addr) = serve(dir);
+        let child = command
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .unwrap();
         let node = Self {
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{addr}"),
             child,
+            http: reqwest::Client::new(),
         };
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Ok(r) = http.get(format!("{}/readyz", node.base)).send().await
-                && r.status() == 200
-            {
-                return node;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node on port {port} never became ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually(&format!("node {addr} becomes ready"), async || {
+            let ready = node.http.get(format!("{}/readyz", node.base)).send().await;
+            ready.is_ok_and(|r| r.status() == 200).then_some(())
+        })
+        .await;
+        node
     }
 
     /// A token, or `None` if the node refused (it may not have seen the client yet).
-    async fn try_token(&self, http: &reqwest::Client, id: &str, secret: &str) -> Option<String> {
-        let response = http
-            .post(format!("{}/token", self.base))
-            .basic_auth(id, Some(secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap();
+    async fn try_token(&self, client: &TestClient) -> Option<String> {
+        let rp = Rp::new(client.clone(), &self.base, self.http.clone());
+        let response = rp.token(&[CC]).await;
         if response.status() != 200 {
             return None;
         }
@@ -72,54 +58,17 @@ impl Node {
         Some(body["access_token"].as_str().unwrap().to_owned())
     }
 
-    async fn token(&self, http: &reqwest::Client, id: &str, secret: &str) -> String {
-        self.try_token(http, id, secret).await.expect("a token")
+    async fn token(&self, client: &TestClient) -> String {
+        self.try_token(client).await.expect("a token")
     }
 
-    async fn jwks_kids(&self, http: &reqwest::Client) -> Vec<String> {
-        let jwks: Value = http
-            .get(format!("{}/jwks.json", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap().to_owned())
-            .collect()
+    async fn jwks_kids(&self) -> Vec<String> {
+        let jwks = self.http.get(format!("{}/jwks.json", self.base)).send();
+        kids(&jwks.await.unwrap().json().await.unwrap())
     }
-}
 
-fn kid_of(token: &str) -> String {
-    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
-}
-
-async fn cli(env: &[(String, String)], dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_castellan"))
-        .args(args)
-        .envs(env.iter().cloned())
-        .current_dir(dir)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "castellan {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Polls `check` until it holds, failing after `limit`.
-async fn within(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    fn validator(&self) -> Validator {
+        Validator::new(&format!("{}/jwks.json", self.base), ISSUER, API)
     }
 }
 
@@ -129,12 +78,10 @@ async fn two_nodes_rotate_together_and_survive_a_kill_mid_rotation() {
     let url = fresh_database(Backend::Postgres, &dir).await;
     let mut key = [0u8; 32];
     castellan::crypto::random::fill(&mut key).unwrap();
-    let env: Vec<(String, String)> = [
+    let key = base64::engine::general_purpose::STANDARD.encode(key);
+    let env = [
         ("CASTELLAN_DATABASE_URL", url.as_str()),
-        (
-            "CASTELLAN_MASTER_KEY",
-            &base64::engine::general_purpose::STANDARD.encode(key),
-        ),
+        ("CASTELLAN_MASTER_KEY", &key),
         ("CASTELLAN_ISSUER", ISSUER),
         ("CASTELLAN_JWKS_MAX_AGE", "1"),
         ("CASTELLAN_KEY_PUBLISH_AHEAD", "11"),
@@ -143,75 +90,35 @@ async fn two_nodes_rotate_together_and_survive_a_kill_mid_rotation() {
         ("CASTELLAN_CLOCK_SKEW", "0"),
         ("CASTELLAN_KEY_ROTATION_PERIOD", "3600"),
         ("RUST_LOG", "warn"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    ];
     let mut a = Node::start(&env, dir.path()).await;
     let b = Node::start(&env, dir.path()).await;
-    let http = reqwest::Client::new();
 
-    let store = Store::open(&url, 2).await.unwrap();
-    let now = Clock::System.now();
-    store
-        .create_api(
-            &ApiIdentifier::parse(API).unwrap(),
-            "Inventory",
-            &[Scope::parse("inv:read").unwrap()],
-            now,
-        )
-        .await
-        .unwrap();
-    let new = castellan::store::clients::NewClient {
-        tenant: TenantSlug::parse("default").unwrap(),
-        name: "svc".into(),
-        grant_types: vec![castellan::protocol::GrantType::ClientCredentials],
-        apis: vec![(
-            ApiIdentifier::parse(API).unwrap(),
-            vec![Scope::parse("inv:read").unwrap()],
-        )],
-        resource_server_for: vec![],
-        roles: vec![],
-        token_ttl: None,
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        public: false,
-        skip_consent: false,
-    };
-    let (client, secret) = castellan::admin::create_client(&store, &Clock::System, &new)
-        .await
-        .unwrap();
-    let (id, secret) = (
-        client.client_id.to_string(),
-        secret.unwrap().secret().to_owned(),
-    );
+    let db = TestDb::open(url.clone(), dir).await;
+    let client = db.client_for(API, &["inv:read"]).await;
 
     // Both nodes publish the same single key; tokens from each validate at the other.
-    let mut at_a = Validator::new(&format!("{}/jwks.json", a.base), ISSUER, API);
-    let mut at_b = Validator::new(&format!("{}/jwks.json", b.base), ISSUER, API);
-    let mut first = String::new();
-    within(PATIENCE, "the node sees the new client", async || {
-        first = b.try_token(&http, &id, &secret).await.unwrap_or_default();
-        !first.is_empty()
+    let (mut at_a, mut at_b) = (a.validator(), b.validator());
+    let first = eventually("the node sees the new client", async || {
+        b.try_token(&client).await
     })
     .await;
-    assert_eq!(a.jwks_kids(&http).await, b.jwks_kids(&http).await);
+    assert_eq!(a.jwks_kids().await, b.jwks_kids().await);
     let first_kid = kid_of(&first);
 
     // Rotation with --now through the CLI: both nodes sign with the new key, without a restart.
-    cli(&env, dir.path(), &["keys", "rotate", "--now"]).await;
-    within(PATIENCE, "both nodes sign with the new key", async || {
-        let ta = a.token(&http, &id, &secret).await;
-        let tb = b.token(&http, &id, &secret).await;
-        kid_of(&ta) != first_kid && kid_of(&tb) == kid_of(&ta)
+    db.cli_with_env(&["keys", "rotate", "--now"], &env)
+        .await
+        .ok();
+    eventually("both nodes sign with the new key", async || {
+        let ta = a.token(&client).await;
+        let tb = b.token(&client).await;
+        (kid_of(&ta) != first_kid && kid_of(&tb) == kid_of(&ta)).then_some(())
     })
     .await;
-    let second_kid = kid_of(&a.token(&http, &id, &secret).await);
+    let second_kid = kid_of(&a.token(&client).await);
     for _ in 0..5 {
-        let (ta, tb) = (
-            a.token(&http, &id, &secret).await,
-            b.token(&http, &id, &secret).await,
-        );
+        let (ta, tb) = (a.token(&client).await, b.token(&client).await);
         at_b.validate(&ta, Clock::System.now()).await.unwrap();
         at_a.validate(&tb, Clock::System.now()).await.unwrap();
     }
@@ -221,17 +128,12 @@ async fn two_nodes_rotate_together_and_survive_a_kill_mid_rotation() {
 
     // A scheduled-style rotation: published now, active after 11 s. Kill A inside that window.
     let unknown_before = at_b.unknown_kid_refetches;
-    cli(&env, dir.path(), &["keys", "rotate"]).await;
-    let mut next_kid = String::new();
-    within(PATIENCE, "both nodes publish the next key", async || {
-        let (ka, kb) = (a.jwks_kids(&http).await, b.jwks_kids(&http).await);
-        match ka.iter().find(|k| **k != first_kid && **k != second_kid) {
-            Some(k) if kb.contains(k) => {
-                next_kid = k.clone();
-                true
-            }
-            _ => false,
-        }
+    db.cli_with_env(&["keys", "rotate"], &env).await.ok();
+    let next_kid = eventually("both nodes publish the next key", async || {
+        let (ka, kb) = (a.jwks_kids().await, b.jwks_kids().await);
+        ka.into_iter()
+            .find(|k| *k != first_kid && *k != second_kid)
+            .filter(|k| kb.contains(k))
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -242,7 +144,7 @@ async fn two_nodes_rotate_together_and_survive_a_kill_mid_rotation() {
     let mut switched = false;
     // Activation is due 11 s after publication; a loaded machine may take longer to get there.
     while started.elapsed() < Duration::from_secs(11) + PATIENCE {
-        let token = b.token(&http, &id, &secret).await;
+        let token = b.token(&client).await;
         at_b.validate(&token, Clock::System.now()).await.unwrap();
         if kid_of(&token) == next_kid {
             switched = true;
@@ -264,17 +166,17 @@ async fn two_nodes_rotate_together_and_survive_a_kill_mid_rotation() {
         "a key published ahead was never unknown to a caching validator"
     );
 
-    let keys = store.list_keys().await.unwrap();
+    let keys = db.store.list_keys().await.unwrap();
     let active: Vec<_> = keys
         .iter()
         .filter(|k| k.state == KeyState::Active)
         .collect();
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].kid, next_kid);
-    let published = b.jwks_kids(&http).await;
+    let published = b.jwks_kids().await;
     assert!(
         published.contains(&next_kid) && published.contains(&second_kid),
         "{published:?}"
     );
-    store.close().await;
+    db.store.close().await;
 }

@@ -1,126 +1,43 @@
 //! The purge: codes, sessions, refresh tokens and revocations past use are deleted, with a
 //! margin; live rows, and the revocations that still guard a live token, are kept.
 
-use castellan::protocol::{ClientId, TenantSlug};
-use castellan::store::grants::{CodeGrant, IssuedAccess, NewRefresh, RefreshGrant};
+use castellan::clock::Clock;
+use castellan::store::grants::{CodeGrant, NewRefresh, RefreshGrant};
 use castellan::store::purge::PURGE_MARGIN;
-use castellan::store::sessions::NewSession;
-use castellan::store::users::NewUser;
 
-use crate::helpers::{Backend, TestApp, eventually, spawn_app, spawn_app_at};
 use crate::on_both_backends;
-
-const NOW: i64 = 1_800_000_000;
-const DAY: i64 = 86_400;
+use crate::support::grants::{self, DAY, NOW, access, client_and_user, grant_of, session};
+use crate::support::{Backend, TestApp, TestDb, eventually};
 
 on_both_backends!(
     expired_rows_are_purged_and_live_ones_kept,
     the_server_purges_on_its_interval,
 );
 
-/// Row ids of a client and a user, for grants to point at.
-async fn client_and_user(app: &TestApp) -> (String, String) {
-    app.create_api("https://api.example.com", &["read"]).await;
-    let client = app
-        .create_client(
-            "default",
-            &[("https://api.example.com", &["read"])],
-            &[],
-            None,
-        )
-        .await;
-    let client_row = app
-        .store
-        .find_client(&ClientId::parse(&client.id).unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
-    let new = NewUser {
-        tenant: TenantSlug::parse("default").unwrap(),
-        username: "ada".into(),
-        email: None,
-        name: None,
-        roles: vec![],
-    };
-    let user = app
-        .store
-        .create_user(&new, "$argon2id$placeholder", NOW)
-        .await
-        .unwrap();
-    (client_row, user.id)
-}
-
+/// A code of `family` as the purge sees it: no nonce, no session id.
 fn code(family: &str, rows: &(String, String)) -> CodeGrant {
     CodeGrant {
-        family: family.into(),
-        client_row: rows.0.clone(),
-        user_row: rows.1.clone(),
-        redirect_uri: "https://app.example.com/cb".into(),
-        scope: "openid offline_access".into(),
-        audience: "https://api.example.com".into(),
         nonce: None,
-        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
-        auth_time: NOW,
         sid: None,
-        redirect_uri_given: true,
+        ..grants::code(family, &rows.0, &rows.1)
     }
 }
 
-/// An access token of a redeemed grant, long expired by the purge.
-fn access(jti: &str) -> IssuedAccess {
-    IssuedAccess {
-        jti: jti.into(),
-        client_id: "client".into(),
-        expires_at: NOW + 300,
-    }
-}
-
-fn session<'a>(id_hash: &'a [u8], user_row: &'a str) -> NewSession<'a> {
-    NewSession {
-        id_hash,
-        sid: "sid",
-        user_row,
-        login_request_hash: b"request",
-    }
-}
-
+/// A refresh token of `family`, dead if unused by `idle_until`, with no successor salt.
 fn refresh(hash: &[u8], family: &str, rows: &(String, String), idle_until: i64) -> NewRefresh {
-    NewRefresh {
-        hash: hash.to_vec(),
-        grant: RefreshGrant {
-            family: family.into(),
-            client_row: rows.0.clone(),
-            user_row: rows.1.clone(),
-            scope: "openid offline_access".into(),
-            audience: "https://api.example.com".into(),
-            auth_time: NOW,
-            expires_at: NOW + 30 * DAY,
-            successor_salt: None,
-        },
-        idle_expires_at: idle_until,
-        salt: vec![7; 32],
-    }
-}
-
-/// The keys left in `table`, sorted, read straight from the database.
-async fn keys(app: &TestApp, table: &str, key: &str) -> Vec<String> {
-    let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
-    let sql = format!("SELECT CAST({key} AS TEXT) FROM {table} ORDER BY 1");
-    let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    rows.into_iter().map(|(k,)| k).collect()
+    let grant = RefreshGrant {
+        successor_salt: None,
+        ..grant_of(family, &rows.0, &rows.1)
+    };
+    grants::refresh(hash, &grant, idle_until)
 }
 
 /// Rows of every kind, some dead long enough, some dead within the margin, some live, then one
 /// purge at `NOW + DAY`.
 async fn expired_rows_are_purged_and_live_ones_kept(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let rows = client_and_user(&app).await;
-    let store = &app.store;
+    let db = TestDb::new(backend).await;
+    let rows = client_and_user(&db).await;
+    let store = &db.store;
     let at = NOW + DAY;
     let fresh = at - PURGE_MARGIN / 2;
 
@@ -231,14 +148,14 @@ async fn expired_rows_are_purged_and_live_ones_kept(backend: Backend) {
     assert_eq!(counts.of("grant_access_tokens"), 3, "{counts:?}");
     assert_eq!(counts.of("revoked_families"), 1, "{counts:?}");
 
-    assert_eq!(keys(&app, "revoked_tokens", "jti").await, ["jti-live"]);
-    assert_eq!(keys(&app, "revoked_families", "family").await, ["f-kept"]);
+    assert_eq!(db.column("revoked_tokens", "jti").await, ["jti-live"]);
+    assert_eq!(db.column("revoked_families", "family").await, ["f-kept"]);
     assert_eq!(
-        keys(&app, "authorization_codes", "family").await,
+        db.column("authorization_codes", "family").await,
         ["f-live", "f-recent"]
     );
     assert_eq!(
-        keys(&app, "refresh_tokens", "family").await,
+        db.column("refresh_tokens", "family").await,
         ["f-kept", "f-rt", "f-rt"]
     );
     assert!(store.live_refresh(b"rt-live", at).await.unwrap().is_some());
@@ -247,7 +164,7 @@ async fn expired_rows_are_purged_and_live_ones_kept(backend: Backend) {
         "its family is revoked"
     );
     assert_eq!(
-        keys(&app, "sessions", "auth_time").await.len(),
+        db.column("sessions", "auth_time").await.len(),
         2,
         "s-recent and s-live"
     );
@@ -259,17 +176,21 @@ async fn expired_rows_are_purged_and_live_ones_kept(backend: Backend) {
 
 /// The server runs the purge by itself, every `purge_interval` seconds.
 async fn the_server_purges_on_its_interval(backend: Backend) {
-    let clock = castellan::clock::Clock::fixed(NOW);
-    let app = spawn_app_at(backend, clock.clone(), &[("CASTELLAN_PURGE_INTERVAL", "1")]).await;
+    let clock = Clock::fixed(NOW);
+    let app = TestApp::builder(backend)
+        .clock(clock.clone())
+        .config(|c| c.purge_interval = 1)
+        .spawn()
+        .await;
     let rows = client_and_user(&app).await;
     app.store
         .insert_code(b"code-old", &code("f-old", &rows), NOW, NOW + 60)
         .await
         .unwrap();
-    assert_eq!(keys(&app, "authorization_codes", "family").await, ["f-old"]);
+    assert_eq!(app.column("authorization_codes", "family").await, ["f-old"]);
     clock.advance(60 + PURGE_MARGIN + 1);
     eventually("the purge job deletes the expired code", async || {
-        keys(&app, "authorization_codes", "family")
+        app.column("authorization_codes", "family")
             .await
             .is_empty()
             .then_some(())

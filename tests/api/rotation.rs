@@ -3,11 +3,10 @@
 use castellan::clock::Clock;
 use castellan::keys::rotation::{self, Policy};
 use castellan::store::keys::KeyState;
-use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, spawn_app_at, token_of};
 use crate::on_both_backends;
-use crate::validator::Validator;
+use crate::support::oauth::kid_of;
+use crate::support::{Backend, TestApp};
 
 const API: &str = "https://ledger.example.com";
 const HOUR: i64 = 3600;
@@ -19,23 +18,20 @@ on_both_backends!(a_year_of_scheduled_rotations_never_breaks_a_caching_validator
 /// previous token is validated again (its key may have been retired meanwhile).
 async fn a_year_of_scheduled_rotations_never_breaks_a_caching_validator(backend: Backend) {
     let clock = Clock::fixed(1_800_000_000);
-    let period = (14 * DAY).to_string();
-    let app = spawn_app_at(
-        backend,
-        clock.clone(),
-        &[
-            ("CASTELLAN_JWKS_MAX_AGE", "21600"),
-            ("CASTELLAN_ACCESS_TOKEN_TTL", "10800"),
-            ("CASTELLAN_MAX_TOKEN_TTL", "10800"),
-            ("CASTELLAN_KEY_ROTATION_PERIOD", &period),
-        ],
-    )
-    .await;
-    app.create_api(API, &["ledger:read"]).await;
-    let client = app
-        .create_client("default", &[(API, &["ledger:read"])], &[], None)
+    let app = TestApp::builder(backend)
+        .clock(clock.clone())
+        .config(|c| {
+            c.jwks_max_age = 6 * HOUR;
+            // Derived from the max-age when read from settings (twice it); set here by hand.
+            c.key_publish_ahead = 12 * HOUR;
+            c.access_token_ttl = 3 * HOUR;
+            c.max_token_ttl = 3 * HOUR;
+            c.key_rotation_period = 14 * DAY;
+        })
+        .spawn()
         .await;
-    let mut validator = Validator::new(&app.url("/jwks.json"), &app.issuer, API);
+    let client = app.client_for(API, &["ledger:read"]).await;
+    let mut validator = app.validator(API);
 
     let mut previous: Option<String> = None;
     let mut kids_used = Vec::<String>::new();
@@ -44,8 +40,8 @@ async fn a_year_of_scheduled_rotations_never_breaks_a_caching_validator(backend:
     while clock.now() < end {
         clock.advance(2 * HOUR);
         app.rotator.tick().await.unwrap();
-        let token = issue(&app, &client).await;
-        let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+        let token = app.access_token(&client).await;
+        let kid = kid_of(&token);
         if kids_used.last() != Some(&kid) {
             kids_used.push(kid);
         }
@@ -88,11 +84,8 @@ on_both_backends!(on_demand_rotation_publishes_first_and_revocation_is_immediate
 
 async fn on_demand_rotation_publishes_first_and_revocation_is_immediate(backend: Backend) {
     let clock = Clock::fixed(1_800_000_000);
-    let app = spawn_app_at(backend, clock.clone(), &[]).await;
-    app.create_api(API, &["ledger:read"]).await;
-    let client = app
-        .create_client("default", &[(API, &["ledger:read"])], &[], None)
-        .await;
+    let app = TestApp::builder(backend).clock(clock.clone()).spawn().await;
+    let client = app.client_for(API, &["ledger:read"]).await;
     let first = active_kid(&app).await;
 
     let (master, policy) = (app.master_key(), Policy::from_config(&app.config));
@@ -102,27 +95,27 @@ async fn on_demand_rotation_publishes_first_and_revocation_is_immediate(backend:
         .await
         .unwrap();
     app.rotator.tick().await.unwrap();
-    let published = jwks_kids(&app).await;
+    let published = app.jwks_kids().await;
     assert_eq!(published.len(), 2, "{published:?}");
     let next = published.iter().find(|k| **k != first).unwrap().clone();
     assert_eq!(
-        kid_of(&issue(&app, &client).await),
+        kid_of(&app.access_token(&client).await),
         first,
         "the new key must not sign yet"
     );
     clock.advance(1199);
     app.rotator.tick().await.unwrap();
-    assert_eq!(kid_of(&issue(&app, &client).await), first);
+    assert_eq!(kid_of(&app.access_token(&client).await), first);
     clock.advance(1);
     app.rotator.tick().await.unwrap();
-    let old_token = issue(&app, &client).await;
+    let old_token = app.access_token(&client).await;
     assert_eq!(
         kid_of(&old_token),
         next,
         "the published key signs after the window"
     );
     assert!(
-        jwks_kids(&app).await.contains(&first),
+        app.jwks_kids().await.contains(&first),
         "the retired key stays published"
     );
 
@@ -133,7 +126,7 @@ async fn on_demand_rotation_publishes_first_and_revocation_is_immediate(backend:
     app.rotator.tick().await.unwrap();
     let current = active_kid(&app).await;
     assert_ne!(current, next);
-    let mut validator = Validator::new(&app.url("/jwks.json"), &app.issuer, API);
+    let mut validator = app.validator(API);
     validator.validate(&old_token, clock.now()).await.unwrap();
 
     // `keys revoke` on the active key: it leaves the JWKS at once and a successor signs.
@@ -142,11 +135,11 @@ async fn on_demand_rotation_publishes_first_and_revocation_is_immediate(backend:
         .unwrap();
     assert_eq!(was, KeyState::Active);
     app.rotator.tick().await.unwrap();
-    let kids = jwks_kids(&app).await;
+    let kids = app.jwks_kids().await;
     assert!(!kids.contains(&current), "{kids:?}");
-    let after = issue(&app, &client).await;
+    let after = app.access_token(&client).await;
     assert_ne!(kid_of(&after), current);
-    let mut fresh = Validator::new(&app.url("/jwks.json"), &app.issuer, API);
+    let mut fresh = app.validator(API);
     fresh.validate(&after, clock.now()).await.unwrap();
     assert!(
         fresh.validate(&old_token, clock.now()).await.is_ok(),
@@ -156,42 +149,21 @@ async fn on_demand_rotation_publishes_first_and_revocation_is_immediate(backend:
     // Retired keys leave once every token they signed has expired (max_token_ttl + clock skew).
     clock.advance(86_400 + 60);
     app.rotator.tick().await.unwrap();
-    assert_eq!(jwks_kids(&app).await, vec![kid_of(&after)]);
+    assert_eq!(app.jwks_kids().await, vec![kid_of(&after)]);
 
     // Each scheduled step is in the audit trail, whoever ran the schedule.
     let activated = format!("activated {next}, retired {first}");
     let removed = format!("removed {first}");
-    app.audit_until("audit rows for the scheduled steps", |rows| {
-        let scheduled: Vec<&str> = rows
-            .iter()
-            .filter(|r| r["event"] == "key.rotated" && r["actor"] == "scheduler")
-            .filter_map(|r| r["detail"].as_str())
-            .collect();
-        scheduled.contains(&activated.as_str()) && scheduled.contains(&removed.as_str())
-    })
-    .await;
-}
-
-async fn issue(app: &TestApp, client: &crate::helpers::TestClient) -> String {
-    let body: Value = token_of(
-        app.token_basic(client, &[("grant_type", "client_credentials")])
-            .await,
-    )
-    .await;
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-fn kid_of(token: &str) -> String {
-    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
-}
-
-async fn jwks_kids(app: &TestApp) -> Vec<String> {
-    app.jwks().await["keys"]
-        .as_array()
-        .unwrap()
+    let rows = app.audit_rows(&[]).await;
+    let scheduled: Vec<&str> = rows
         .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
+        .filter(|r| r["event"] == "key.rotated" && r["actor"] == "scheduler")
+        .filter_map(|r| r["detail"].as_str())
+        .collect();
+    assert!(
+        scheduled.contains(&activated.as_str()) && scheduled.contains(&removed.as_str()),
+        "audit rows for the scheduled steps: {scheduled:?}"
+    );
 }
 
 async fn active_kid(app: &TestApp) -> String {

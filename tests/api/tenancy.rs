@@ -3,11 +3,12 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    Backend, TestApp, TestClient, eventually, expect_oauth_error, refused, spawn_app, token_of,
-};
 use crate::on_both_backends;
-use crate::signin::{self, PASSWORD, REDIRECT, Rp, VERIFIER};
+use crate::support::oauth::refused;
+use crate::support::{
+    Backend, CC, PASSWORD, Rp, TestApp, TestClient, eventually, expect_oauth_error, param,
+    redirect_params, token_of, urlencode,
+};
 
 const ORDERS: &str = "https://orders.example.com";
 const LEDGER: &str = "https://ledger.example.com";
@@ -18,138 +19,56 @@ on_both_backends!(
     an_api_that_stops_serving_a_tenant_stops_its_codes_and_refresh_tokens,
 );
 
-/// `client create --tenant TENANT --name NAME EXTRA... --json` through the CLI.
-pub(crate) async fn cli_client(
-    app: &TestApp,
-    tenant: &str,
-    name: &str,
-    extra: &[&str],
-) -> TestClient {
-    let mut args = vec!["client", "create", "--tenant", tenant, "--name", name];
-    args.extend_from_slice(extra);
-    args.push("--json");
-    let created = app.cli(&args).await.json();
-    TestClient {
-        id: created["client_id"].as_str().unwrap().to_owned(),
-        secret: created["client_secret"].as_str().unwrap().to_owned(),
-    }
-}
-
-/// A service client of `tenant` granted `api` with scope `scope`.
-pub(crate) async fn cli_service(app: &TestApp, tenant: &str, api: &str, scope: &str) -> TestClient {
-    let args = [
-        "--grant",
-        "client_credentials",
-        "--api",
-        api,
-        "--scope",
-        scope,
-    ];
-    cli_client(app, tenant, "service", &args).await
-}
-
-pub(crate) async fn cli_tenants(app: &TestApp, slugs: &[&str]) {
-    for slug in slugs {
-        app.cli(&["tenant", "create", slug]).await.ok();
-    }
-}
-
-/// The CLI's answer to a command that must fail: its message.
-fn refusal(out: &crate::helpers::CliOutput) -> &str {
-    assert!(!out.success, "succeeded: {out:?}");
-    assert!(!out.stderr.contains("internal"), "{out:?}");
-    out.stderr.trim()
-}
-
 async fn service_token(app: &TestApp, client: &TestClient, api: &str) -> reqwest::Response {
-    app.token_basic(
-        client,
-        &[("grant_type", "client_credentials"), ("resource", api)],
-    )
-    .await
+    app.token_basic(client, &[CC, ("resource", api)]).await
 }
 
 /// Waits until the running server refuses `client` tokens for `api` (the CLI's change has
-/// reached its cache), and returns the refusal.
-async fn refused_soon(app: &TestApp, client: &TestClient, api: &str) -> reqwest::Response {
-    eventually("the server refuses the token", async || {
+/// reached its cache), and asserts that the refusal is `invalid_target`.
+async fn refused_soon(app: &TestApp, client: &TestClient, api: &str) {
+    let refusal = eventually("the server refuses the token", async || {
         refused(service_token(app, client, api).await)
     })
-    .await
+    .await;
+    expect_oauth_error(refusal, 400, "invalid_target").await;
 }
 
 async fn an_api_of_one_tenant_is_granted_in_that_tenant_only(backend: Backend) {
-    let app = spawn_app(backend).await;
-    cli_tenants(&app, &["acme"]).await;
+    let app = TestApp::spawn(backend).await;
+    app.cli_tenants(&["acme"]).await;
     let created = app
-        .cli(&[
-            "api",
-            "create",
-            "--identifier",
+        .cli_create_api(
             ORDERS,
-            "--tenant",
-            "acme",
-            "--scope",
-            "orders:read",
-            "--json",
-        ])
+            &["--tenant", "acme", "--scope", "orders:read", "--json"],
+        )
         .await
         .json();
     assert_eq!(created["tenant"], "acme");
     assert_eq!(created["all_tenants"], false);
 
     // The CLI refuses to grant it, or to register its resource server, across the boundary.
-    let grant = app
-        .cli(&[
-            "client",
-            "create",
-            "--tenant",
-            "default",
-            "--name",
-            "x",
-            "--grant",
-            "client_credentials",
-            "--api",
-            ORDERS,
-        ])
-        .await;
+    let granted = ["--grant", "client_credentials", "--api", ORDERS];
+    let grant = app.cli_create_client("default", "x", &granted).await;
     assert!(
-        refusal(&grant).contains("does not serve tenant default"),
+        grant.refusal().contains("does not serve tenant default"),
         "{grant:?}"
     );
-    let rs = app
-        .cli(&[
-            "client",
-            "create",
-            "--tenant",
-            "default",
-            "--name",
-            "x",
-            "--resource-server-for",
-            ORDERS,
-        ])
-        .await;
+    let serving = ["--resource-server-for", ORDERS];
+    let rs = app.cli_create_client("default", "x", &serving).await;
     assert!(
-        refusal(&rs).contains("does not serve tenant default"),
+        rs.refusal().contains("does not serve tenant default"),
         "{rs:?}"
     );
     // Nor may another tenant's client be given the admin API, which reads every tenant's trail.
-    let admin = app
-        .cli(&[
-            "client",
-            "create",
-            "--tenant",
-            "acme",
-            "--name",
-            "x",
-            "--grant",
-            "client_credentials",
-            "--api",
-            "urn:castellan:admin",
-        ])
-        .await;
+    let admin_api = [
+        "--grant",
+        "client_credentials",
+        "--api",
+        "urn:castellan:admin",
+    ];
+    let admin = app.cli_create_client("acme", "x", &admin_api).await;
     assert!(
-        refusal(&admin).contains("does not serve tenant acme"),
+        admin.refusal().contains("does not serve tenant acme"),
         "{admin:?}"
     );
     let defaults = app
@@ -162,7 +81,7 @@ async fn an_api_of_one_tenant_is_granted_in_that_tenant_only(backend: Backend) {
         "only the bootstrap admin: {defaults}"
     );
 
-    let acme = cli_service(&app, "acme", ORDERS, "orders:read").await;
+    let acme = app.cli_service("acme", ORDERS, "orders:read").await;
     let body = token_of(service_token(&app, &acme, ORDERS).await).await;
     let claims = app
         .verify_access_token(body["access_token"].as_str().unwrap(), ORDERS)
@@ -170,27 +89,15 @@ async fn an_api_of_one_tenant_is_granted_in_that_tenant_only(backend: Backend) {
     assert_eq!(claims["tenant_id"], "acme");
 
     // An API shared by all, granted to a default client, then given to acme: /token refuses it.
-    app.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        LEDGER,
-        "--scope",
-        "ledger:read",
-    ])
-    .await
-    .ok();
-    let service = cli_service(&app, "default", LEDGER, "ledger:read").await;
+    app.cli_create_api(LEDGER, &["--scope", "ledger:read"])
+        .await
+        .ok();
+    let service = app.cli_service("default", LEDGER, "ledger:read").await;
     token_of(service_token(&app, &service, LEDGER).await).await;
     app.cli(&["api", "update", LEDGER, "--tenant", "acme"])
         .await
         .ok();
-    expect_oauth_error(
-        refused_soon(&app, &service, LEDGER).await,
-        400,
-        "invalid_target",
-    )
-    .await;
+    refused_soon(&app, &service, LEDGER).await;
     let shown = app
         .cli(&["client", "show", &service.id, "--json"])
         .await
@@ -206,7 +113,7 @@ async fn an_api_of_one_tenant_is_granted_in_that_tenant_only(backend: Backend) {
         text.ok().contains("does not serve tenant default"),
         "{text:?}"
     );
-    let acme_ledger = cli_service(&app, "acme", LEDGER, "ledger:read").await;
+    let acme_ledger = app.cli_service("acme", LEDGER, "ledger:read").await;
     token_of(service_token(&app, &acme_ledger, LEDGER).await).await;
 
     let listed = app.cli(&["api", "list"]).await;
@@ -226,41 +133,29 @@ async fn an_api_of_one_tenant_is_granted_in_that_tenant_only(backend: Backend) {
 }
 
 async fn an_api_shared_with_named_tenants_serves_those_only(backend: Backend) {
-    let app = spawn_app(backend).await;
-    cli_tenants(&app, &["acme", "beta", "gamma"]).await;
-    app.cli(&[
-        "api",
-        "create",
-        "--identifier",
+    let app = TestApp::spawn(backend).await;
+    app.cli_tenants(&["acme", "beta", "gamma"]).await;
+    app.cli_create_api(
         ORDERS,
-        "--scope",
-        "orders:read",
-        "--share-with",
-        "acme",
-        "--share-with",
-        "beta",
-    ])
+        &[
+            "--scope",
+            "orders:read",
+            "--share-with",
+            "acme",
+            "--share-with",
+            "beta",
+        ],
+    )
     .await
     .ok();
-    let acme = cli_service(&app, "acme", ORDERS, "orders:read").await;
-    let beta = cli_service(&app, "beta", ORDERS, "orders:read").await;
+    let acme = app.cli_service("acme", ORDERS, "orders:read").await;
+    let beta = app.cli_service("beta", ORDERS, "orders:read").await;
     for tenant in ["default", "gamma"] {
-        let out = app
-            .cli(&[
-                "client",
-                "create",
-                "--tenant",
-                tenant,
-                "--name",
-                "x",
-                "--grant",
-                "client_credentials",
-                "--api",
-                ORDERS,
-            ])
-            .await;
+        let granted = ["--grant", "client_credentials", "--api", ORDERS];
+        let out = app.cli_create_client(tenant, "x", &granted).await;
         assert!(
-            refusal(&out).contains(&format!("does not serve tenant {tenant}")),
+            out.refusal()
+                .contains(&format!("does not serve tenant {tenant}")),
             "{out:?}"
         );
     }
@@ -300,21 +195,16 @@ async fn an_api_shared_with_named_tenants_serves_those_only(backend: Backend) {
     app.cli(&["api", "update", ORDERS, "--unshare", "beta"])
         .await
         .ok();
-    expect_oauth_error(
-        refused_soon(&app, &beta, ORDERS).await,
-        400,
-        "invalid_target",
-    )
-    .await;
+    refused_soon(&app, &beta, ORDERS).await;
     token_of(service_token(&app, &acme, ORDERS).await).await;
 
     // "Every tenant but one" is refused rather than read as "no one"; --all-tenants widens again.
-    let shared = app.cli(&["api", "create", "--identifier", LEDGER]).await;
+    let shared = app.cli_create_api(LEDGER, &[]).await;
     shared.ok();
     let out = app
         .cli(&["api", "update", LEDGER, "--unshare", "beta"])
         .await;
-    assert!(refusal(&out).contains("serves every tenant"), "{out:?}");
+    assert!(out.refusal().contains("serves every tenant"), "{out:?}");
     app.cli(&["api", "update", ORDERS, "--all-tenants"])
         .await
         .ok();
@@ -326,82 +216,39 @@ async fn an_api_shared_with_named_tenants_serves_those_only(backend: Backend) {
 
 /// A browser client of the default tenant granted `ORDERS`, and a user `ada` to sign in.
 async fn orders_web_client(app: &TestApp) -> Rp {
-    app.cli_with_stdin(
-        &[
-            "user",
-            "create",
-            "--tenant",
-            "default",
-            "--username",
-            "ada",
-            "--password-stdin",
-        ],
-        PASSWORD.as_bytes(),
-    )
-    .await
-    .ok();
-    let web = cli_client(
-        app,
-        "default",
-        "Ledger Web",
-        &[
-            "--grant",
-            "authorization_code",
-            "--grant",
-            "refresh_token",
-            "--redirect-uri",
-            REDIRECT,
-            "--api",
-            ORDERS,
-            "--scope",
-            "orders:read",
-        ],
-    )
-    .await;
-    Rp {
-        id: web.id,
-        secret: web.secret,
-    }
+    app.cli_create_user("default", "ada", &[], PASSWORD.as_bytes())
+        .await
+        .ok();
+    let orders = ["--api", ORDERS, "--scope", "orders:read"];
+    app.rp(app.cli_web_client("default", "Ledger Web", &orders).await)
 }
 
 async fn an_api_that_stops_serving_a_tenant_stops_its_codes_and_refresh_tokens(backend: Backend) {
-    let app = spawn_app(backend).await;
-    cli_tenants(&app, &["acme"]).await;
-    app.cli(&[
-        "api",
-        "create",
-        "--identifier",
-        ORDERS,
-        "--scope",
-        "orders:read",
-    ])
-    .await
-    .ok();
+    let app = TestApp::spawn(backend).await;
+    app.cli_tenants(&["acme"]).await;
+    app.cli_create_api(ORDERS, &["--scope", "orders:read"])
+        .await
+        .ok();
     let rp = orders_web_client(&app).await;
-    let browser = signin::browser();
-    let url = signin::authorize_url(
-        &app,
-        &rp,
-        &format!("&resource={}", crate::helpers::urlencode(ORDERS)),
-    )
-    .replace("scope=openid+", "scope=openid+orders%3Aread+");
-    let params = signin::sign_in_at(&app, &browser, &url).await;
-    let code = signin::param(&params, "code").unwrap().to_owned();
-    let tokens = token_of(signin::exchange(&app, &rp, &code, REDIRECT, VERIFIER).await).await;
+    let browser = app.browser();
+    let url = rp
+        .authorize_url(&format!("&resource={}", urlencode(ORDERS)))
+        .replace("scope=openid+", "scope=openid+orders%3Aread+");
+    let params = browser.sign_in_at(&url).await;
+    let code = param(&params, "code").unwrap().to_owned();
+    let tokens = token_of(rp.exchange(&code).await).await;
     app.verify_access_token(tokens["access_token"].as_str().unwrap(), ORDERS)
         .await;
     // A second code, through the session, to exchange after the change.
-    let again = browser.get(&url).send().await.unwrap();
-    let pending = signin::param(&signin::redirect_params(&again), "code")
-        .unwrap()
-        .to_owned();
+    let again = browser.get(&url).await;
+    let pending = param(&redirect_params(&again), "code").unwrap().to_owned();
 
     app.cli(&["api", "update", ORDERS, "--tenant", "acme"])
         .await
         .ok();
     let mut current = tokens["refresh_token"].as_str().unwrap().to_owned();
     let refusal = eventually("refresh tokens stop minting for the API", async || {
-        let response = signin::refresh(&app, &rp, &current, None).await;
+        let response = rp.refresh(&current, None).await;
         if response.status() != 200 {
             return Some(response);
         }
@@ -411,11 +258,10 @@ async fn an_api_that_stops_serving_a_tenant_stops_its_codes_and_refresh_tokens(b
     })
     .await;
     expect_oauth_error(refusal, 400, "invalid_grant").await;
-    let late = signin::exchange(&app, &rp, &pending, REDIRECT, VERIFIER).await;
+    let late = rp.exchange(&pending).await;
     expect_oauth_error(late, 400, "invalid_grant").await;
     // And a new authorization request for it goes back to the client with an error.
-    let asked = browser.get(&url).send().await.unwrap();
-    let params = signin::redirect_params(&asked);
-    assert_eq!(signin::param(&params, "error"), Some("invalid_scope"));
-    assert_eq!(signin::param(&params, "code"), None);
+    let params = redirect_params(&browser.get(&url).await);
+    assert_eq!(param(&params, "error"), Some("invalid_scope"));
+    assert_eq!(param(&params, "code"), None);
 }

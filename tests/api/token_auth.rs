@@ -5,38 +5,23 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use castellan::protocol::ClientId;
 
-use crate::helpers::{
-    Backend, TestApp, TestClient, eventually, expect_oauth_error, refused, spawn_app, token_of,
-    urlencode,
-};
 use crate::on_both_backends;
+use crate::support::html::form_encode;
+use crate::support::oauth::{basic, refused};
+use crate::support::{Backend, CC, TestApp, TestClient, eventually, expect_oauth_error, token_of};
 
 const ORDERS: &str = "https://orders.example.com";
-const CC: (&str, &str) = ("grant_type", "client_credentials");
+const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
 async fn app_with_client(backend: Backend) -> (TestApp, TestClient) {
-    let app = spawn_app(backend).await;
-    app.create_api(ORDERS, &["orders:read"]).await;
-    let client = app
-        .create_client("default", &[(ORDERS, &["orders:read"])], &[], None)
-        .await;
+    let app = TestApp::spawn(backend).await;
+    let client = app.client_for(ORDERS, &["orders:read"]).await;
     (app, client)
 }
 
-fn basic(id: &str, secret: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
-}
-
 fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-        .into_bytes()
+    form_encode(pairs).into_bytes()
 }
-
-const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
 on_both_backends!(
     basic_and_post_both_issue_valid_tokens,
@@ -51,7 +36,7 @@ on_both_backends!(
 async fn basic_and_post_both_issue_valid_tokens(backend: Backend) {
     let (app, client) = app_with_client(backend).await;
 
-    let via_basic = token_of(app.token_basic(&client, &[CC]).await).await;
+    let via_basic = token_of(app.client_credentials(&client).await).await;
     let via_post = token_of(app.token_post(&client, &[CC]).await).await;
 
     for body in [via_basic, via_post] {

@@ -3,12 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestClient, expect_oauth_error, spawn_app, token_of};
 use crate::on_both_backends;
+use crate::support::{Backend, CC, TestApp, TestClient, expect_oauth_error, token_of};
 
 const ORDERS: &str = "https://orders.example.com";
 const BILLING: &str = "https://billing.example.com/api";
-const CC: (&str, &str) = ("grant_type", "client_credentials");
 
 on_both_backends!(
     no_scope_grants_every_scope_of_the_api,
@@ -56,7 +55,7 @@ async fn two_api_client(app: &TestApp) -> TestClient {
 }
 
 async fn no_scope_grants_every_scope_of_the_api(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     app.create_api(ORDERS, &["orders:write", "orders:read", "orders:admin"])
         .await;
     let client = app
@@ -81,7 +80,7 @@ async fn no_scope_grants_every_scope_of_the_api(backend: Backend) {
 }
 
 async fn a_subset_of_scopes_is_granted_exactly_and_sorted(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     app.create_api(ORDERS, &["a", "b", "c"]).await;
     let client = app
         .create_client("default", &[(ORDERS, &["a", "b", "c"])], &[], None)
@@ -101,7 +100,7 @@ async fn a_subset_of_scopes_is_granted_exactly_and_sorted(backend: Backend) {
 }
 
 async fn a_blank_scope_never_yields_an_empty_grant(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     app.create_api(ORDERS, &["orders:read", "orders:write"])
         .await;
     let client = app
@@ -132,7 +131,7 @@ async fn a_blank_scope_never_yields_an_empty_grant(backend: Backend) {
 }
 
 async fn scopes_not_granted_are_invalid_scope(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     // `orders:admin` exists on the API but is not granted to this client.
     app.create_api(ORDERS, &["orders:read", "orders:admin"])
         .await;
@@ -154,7 +153,7 @@ async fn scopes_not_granted_are_invalid_scope(backend: Backend) {
 }
 
 async fn resource_or_audience_selects_the_api(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let client = two_api_client(&app).await;
 
     let (body, _) = issued(
@@ -183,7 +182,7 @@ async fn resource_or_audience_selects_the_api(backend: Backend) {
 }
 
 async fn several_apis_without_a_target_is_invalid_target(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     let client = two_api_client(&app).await;
     let response = app.token_basic(&client, &[CC]).await;
     expect_oauth_error(response, 400, "invalid_target").await;
@@ -194,7 +193,7 @@ async fn several_apis_without_a_target_is_invalid_target(backend: Backend) {
 }
 
 async fn targets_not_granted_or_malformed_are_invalid_target(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     app.create_api(ORDERS, &["orders:read"]).await;
     app.create_api(BILLING, &["billing:read"]).await;
     let client = app
@@ -231,7 +230,7 @@ async fn targets_not_granted_or_malformed_are_invalid_target(backend: Backend) {
 }
 
 async fn tokens_for_one_api_never_carry_another_apis_scopes(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     // Both APIs define `read` and `write`; the client may only `read` billing.
     app.create_api(ORDERS, &["read", "write", "orders:only"])
         .await;
@@ -274,7 +273,7 @@ async fn tokens_for_one_api_never_carry_another_apis_scopes(backend: Backend) {
 }
 
 async fn per_client_token_ttl_is_honoured(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     app.create_api(ORDERS, &["orders:read"]).await;
     let short = app
         .create_client("default", &[(ORDERS, &["orders:read"])], &[], Some(42))
@@ -295,7 +294,7 @@ async fn per_client_token_ttl_is_honoured(backend: Backend) {
 }
 
 async fn other_tenants_and_clients_without_roles(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::spawn(backend).await;
     app.create_api(ORDERS, &["orders:read"]).await;
     app.create_tenant("acme").await;
     app.create_role("acme", "ops", &["deploy.run", "audit.read"])

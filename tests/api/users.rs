@@ -2,16 +2,16 @@
 
 use sqlx::Connection;
 
-use crate::helpers::{Backend, TestApp, spawn_app};
 use crate::on_both_backends;
+use crate::support::{Backend, TestDb};
 
 on_both_backends!(
     users_are_created_listed_and_changed_without_exposing_hashes,
     bad_user_input_is_refused_clearly,
 );
 
-async fn password_hash(app: &TestApp, username: &str) -> String {
-    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+async fn password_hash(db: &TestDb, username: &str) -> String {
+    let mut conn = sqlx::AnyConnection::connect(&db.database_url)
         .await
         .unwrap();
     let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE username = $1")
@@ -24,10 +24,10 @@ async fn password_hash(app: &TestApp, username: &str) -> String {
 }
 
 async fn users_are_created_listed_and_changed_without_exposing_hashes(backend: Backend) {
-    let app = spawn_app(backend).await;
-    app.create_role("default", "editor", &["docs.write"]).await;
-    app.create_role("default", "viewer", &["docs.read"]).await;
-    let out = app
+    let db = TestDb::new(backend).await;
+    db.create_role("default", "editor", &["docs.write"]).await;
+    db.create_role("default", "viewer", &["docs.read"]).await;
+    let out = db
         .cli_with_stdin(
             &[
                 "user",
@@ -59,7 +59,7 @@ async fn users_are_created_listed_and_changed_without_exposing_hashes(backend: B
         out.stdout
     );
 
-    let hash = password_hash(&app, "ada").await;
+    let hash = password_hash(&db, "ada").await;
     assert!(
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"
@@ -69,13 +69,13 @@ async fn users_are_created_listed_and_changed_without_exposing_hashes(backend: B
         "newline stripped"
     );
 
-    let listed = app
+    let listed = db
         .cli(&["user", "list", "--tenant", "default", "--json"])
         .await;
     assert_eq!(listed.json()[0]["username"], "ada");
     assert!(!listed.stdout.contains("argon2"));
 
-    app.cli_with_stdin(
+    db.cli_with_stdin(
         &[
             "user",
             "set-password",
@@ -88,7 +88,7 @@ async fn users_are_created_listed_and_changed_without_exposing_hashes(backend: B
     )
     .await
     .ok();
-    let new_hash = password_hash(&app, "ada").await;
+    let new_hash = password_hash(&db, "ada").await;
     assert!(castellan::crypto::password::verify_blocking(
         "difference engine",
         &new_hash
@@ -98,10 +98,10 @@ async fn users_are_created_listed_and_changed_without_exposing_hashes(backend: B
         &new_hash
     ));
 
-    app.cli(&["user", "add-role", "--tenant", "default", "ada", "viewer"])
+    db.cli(&["user", "add-role", "--tenant", "default", "ada", "viewer"])
         .await
         .ok();
-    app.cli(&[
+    db.cli(&[
         "user",
         "remove-role",
         "--tenant",
@@ -111,28 +111,28 @@ async fn users_are_created_listed_and_changed_without_exposing_hashes(backend: B
     ])
     .await
     .ok();
-    app.cli(&["user", "disable", "--tenant", "default", "ada"])
+    db.cli(&["user", "disable", "--tenant", "default", "ada"])
         .await
         .ok();
-    let user = &app.cli(&["user", "list", "--json"]).await.json()[0];
+    let user = &db.cli(&["user", "list", "--json"]).await.json()[0];
     assert_eq!(user["roles"], serde_json::json!(["viewer"]));
     assert!(user["disabled_at"].is_i64());
-    app.cli(&["user", "enable", "--tenant", "default", "ada"])
+    db.cli(&["user", "enable", "--tenant", "default", "ada"])
         .await
         .ok();
-    assert!(app.cli(&["user", "list", "--json"]).await.json()[0]["disabled_at"].is_null());
+    assert!(db.cli(&["user", "list", "--json"]).await.json()[0]["disabled_at"].is_null());
 
-    app.cli(&["user", "delete", "--tenant", "default", "ada"])
+    db.cli(&["user", "delete", "--tenant", "default", "ada"])
         .await
         .ok();
     assert_eq!(
-        app.cli(&["user", "list", "--json"]).await.json(),
+        db.cli(&["user", "list", "--json"]).await.json(),
         serde_json::json!([])
     );
 }
 
 async fn bad_user_input_is_refused_clearly(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let db = TestDb::new(backend).await;
     let create = |username: &'static str, extra: &'static [&'static str]| {
         let mut args = vec![
             "user",
@@ -146,7 +146,7 @@ async fn bad_user_input_is_refused_clearly(backend: Backend) {
         args.extend_from_slice(extra);
         args
     };
-    app.cli_with_stdin(&create("grace", &[]), b"a good password")
+    db.cli_with_stdin(&create("grace", &[]), b"a good password")
         .await
         .ok();
     for (args, input, expected) in [
@@ -199,14 +199,14 @@ async fn bad_user_input_is_refused_clearly(backend: Backend) {
             "does not exist",
         ),
     ] {
-        let out = app.cli_with_stdin(&args, input).await;
+        let out = db.cli_with_stdin(&args, input).await;
         assert!(!out.success, "{args:?} succeeded: {out:?}");
         assert!(
             out.stderr.contains(expected),
             "{args:?}: expected {expected:?} in {out:?}"
         );
     }
-    let out = app
+    let out = db
         .cli(&[
             "user",
             "create",
@@ -221,7 +221,7 @@ async fn bad_user_input_is_refused_clearly(backend: Backend) {
         "{out:?}"
     );
     assert_eq!(
-        app.cli(&["user", "list", "--json"])
+        db.cli(&["user", "list", "--json"])
             .await
             .json()
             .as_array()

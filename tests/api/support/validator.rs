@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
-use crate::helpers::{key_for, validation};
+use super::oauth::{key_for, validation};
 
 pub struct Validator {
     http: reqwest::Client,
