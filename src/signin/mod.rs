@@ -36,6 +36,8 @@ pub const CODE_TTL: i64 = 60;
 /// How long after a sign-in its consent page still counts as part of it, under `prompt=login`
 /// or `max_age`.
 const FRESH_SIGNIN_TTL: i64 = 600;
+/// The least time a consent page gets after its sign-in, however small `max_age` is.
+const FRESH_SIGNIN_MIN: i64 = 60;
 
 /// What to show or where to send the browser next.
 #[derive(Debug, PartialEq, Eq)]
@@ -208,9 +210,13 @@ impl SignIn {
         let Some(session) = found else {
             return Ok(None);
         };
+        // A short `max_age` shortens the time the consent page may stay open, down to a minute.
+        let window = v.request.max_age.map_or(FRESH_SIGNIN_TTL, |max| {
+            max.clamp(FRESH_SIGNIN_MIN, FRESH_SIGNIN_TTL)
+        });
         let signed_in_for_this = request.is_some_and(|r| {
             session.login_request_hash.as_deref() == Some(SecretHash::of(r).as_bytes())
-                && now - session.auth_time <= FRESH_SIGNIN_TTL
+                && now - session.auth_time <= window
         });
         let stale = v.request.prompt.login
             || v.request

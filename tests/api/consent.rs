@@ -17,6 +17,7 @@ on_both_backends!(
     a_code_for_an_api_needs_consent_even_without_scopes,
     consent_for_one_api_does_not_cover_another,
     prompt_login_and_max_age_accept_the_sign_in_they_asked_for,
+    a_short_max_age_shortens_the_time_for_consent,
     a_consent_form_does_not_stand_in_for_a_sign_in,
     prompt_consent_is_honoured_after_a_fresh_sign_in,
 );
@@ -159,6 +160,24 @@ async fn prompt_login_and_max_age_accept_the_sign_in_they_asked_for(backend: Bac
         let again = outcome(&browser, &url).await.expect_err("a new sign-in");
         assert!(again.contains("name=\"password\""), "{extra}");
     }
+}
+
+/// With `max_age`, a consent page left open longer than it (and than a minute) no longer counts
+/// as part of its sign-in: whoever is at the browser then must sign in again.
+async fn a_short_max_age_shortens_the_time_for_consent(backend: Backend) {
+    let clock = Clock::fixed(Clock::System.now());
+    let app = TestApp::builder(backend).clock(clock.clone()).spawn().await;
+    let rp = api_setup(&app).await;
+    let browser = app.browser();
+    let url = request_url(&app, &rp, "&scope=openid&max_age=30");
+    let page = browser.submit_login(&url, "ada", PASSWORD).await;
+    clock.advance(61);
+    let late = browser.allow(page).await;
+    assert_eq!(late.status(), 200);
+    assert!(
+        late.text().await.unwrap().contains("name=\"password\""),
+        "a sign-in 61 s old does not satisfy max_age=30"
+    );
 }
 
 /// The consent step accepts only the sign-in made for its own request: an old session cannot

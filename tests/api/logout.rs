@@ -117,8 +117,15 @@ async fn a_logout_without_a_hint_for_this_session_is_confirmed_first(backend: Ba
         .send()
         .await
         .unwrap();
-    assert_eq!(posted.status(), 200);
-    let html = posted.text().await.unwrap();
+    // It is sent on as a GET, which carries the SameSite=Lax session cookie: a cross-site POST
+    // carries none, and answering it would clear the cookie while the session lives on.
+    assert_eq!(posted.status(), 303);
+    let location = posted.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("/logout?{target}"));
+    assert!(posted.headers().get("set-cookie").is_none());
+    let page = browser.http.get(app.url(&location)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
     assert!(html.contains("Sign out?"));
     assert!(browser.signed_in(&rp).await);
 
@@ -139,6 +146,20 @@ async fn a_logout_without_a_hint_for_this_session_is_confirmed_first(backend: Ba
         format!("{BYE}?state=evil-state")
     );
     assert!(!browser.signed_in(&rp).await);
+
+    // A request that brings no session cookie has none to clear: a cross-site page cannot make
+    // the browser drop a cookie whose session lives on.
+    let cookieless = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let bounced = cookieless
+        .get(app.url(&format!("/logout?{target}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bounced.status(), 303);
+    assert!(bounced.headers().get("set-cookie").is_none());
 }
 
 async fn a_disabled_client_gets_no_post_logout_redirect(backend: Backend) {

@@ -24,6 +24,10 @@ pub(super) async fn logout_get(
 
 /// A relying party's POST (its parameters in the body), or the user's answer on the
 /// confirmation page (the original request in `request`, with a CSRF token bound to the session).
+///
+/// A relying party's POST is sent on as a GET of the same parameters: a cross-site POST carries
+/// no SameSite=Lax session cookie, so answering it here would find no session, end nothing on
+/// the server, and still clear the browser's cookie, signing the user out unasked.
 pub(super) async fn logout_post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -33,9 +37,9 @@ pub(super) async fn logout_post(
         return PageError::bad_request("The logout request is malformed.").into_response();
     };
     if form.get("logout_confirmed").is_none() {
-        return match String::from_utf8(body.to_vec()) {
-            Ok(request) => logout(&state, request, &headers, false).await,
-            Err(_) => PageError::bad_request("The logout request is malformed.").into_response(),
+        return match std::str::from_utf8(&body) {
+            Ok(query) if FormParams::parse(&body).is_ok() => redirect(&format!("/logout?{query}")),
+            _ => PageError::bad_request("The logout request is malformed.").into_response(),
         };
     }
     let session = cookie(&headers, names(&state).session);
@@ -84,6 +88,10 @@ async fn logout(
         Some(location) => redirect(&location),
         None => render(&SignedOutPage),
     };
+    // Only a browser that sent its session cookie has one to clear.
+    if session.is_none() {
+        return response;
+    }
     let expired = Cookie::build((names(state).session, ""))
         .http_only(true)
         .same_site(SameSite::Lax)

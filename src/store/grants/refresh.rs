@@ -153,13 +153,15 @@ async fn retried(
     let Some(next) = successor(&grant).filter(|n| n.hash == replaced_by) else {
         return Ok(None);
     };
-    let unused: Option<(Vec<u8>,)> = sqlx::query_as(
-        "SELECT token_hash FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL",
+    // A no-op update rather than a read: it takes the successor's row lock, so a use of the
+    // successor racing this retry is waited for, and then the successor is seen as spent.
+    let unused = sqlx::query(
+        "UPDATE refresh_tokens SET used_at = used_at WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL",
     )
     .bind(&next.hash)
-    .fetch_optional(&mut **tx)
+    .execute(&mut **tx)
     .await?;
-    Ok(unused.map(|_| grant))
+    Ok((unused.rows_affected() == 1).then_some(grant))
 }
 
 #[derive(sqlx::FromRow)]
