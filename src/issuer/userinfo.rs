@@ -32,7 +32,10 @@ impl Issuer {
         if let Some(email) = user.email.as_ref().filter(|_| scopes.contains(&"email")) {
             out.insert("email".into(), json!(email));
         }
-        out.insert("roles".into(), json!(user.roles));
+        // Omitted when empty, as in the tokens.
+        if !user.roles.is_empty() {
+            out.insert("roles".into(), json!(user.roles));
+        }
         out.insert("tenant_id".into(), json!(user.tenant));
         Ok(Value::Object(out))
     }

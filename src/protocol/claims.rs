@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::values::Redacted;
 
-/// Claims of an RFC 9068 access token; `permissions` is omitted when empty.
+/// Claims of an RFC 9068 access token; `roles` and `permissions` are omitted when empty (strict
+/// validators, such as authlib's, refuse an empty array for a claim they check).
 #[derive(Debug, Serialize)]
 pub struct AccessTokenClaims<'a> {
     pub iss: &'a str,
@@ -18,6 +19,7 @@ pub struct AccessTokenClaims<'a> {
     pub jti: &'a str,
     pub client_id: &'a str,
     pub scope: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub roles: &'a [String],
     pub tenant_id: &'a str,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
@@ -44,6 +46,7 @@ pub struct IdTokenClaims<'a> {
     pub preferred_username: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub roles: &'a [String],
     pub tenant_id: &'a str,
     /// The session that approved the sign-in (OIDC Front-Channel Logout §3), which

@@ -72,6 +72,8 @@ async fn a_user_signs_in_consents_and_the_client_gets_verified_tokens(backend: B
     assert_eq!(access["sub"], user.id.as_str());
     assert_eq!(access["client_id"], rp.id.as_str());
     assert_eq!(access["tenant_id"], "default");
+    // ada has no roles: the claim is left out, not an empty array (strict validators refuse one).
+    assert!(access.get("roles").is_none(), "{access}");
 
     let id_token = tokens["id_token"].as_str().unwrap();
     let header = jsonwebtoken::decode_header(id_token).unwrap();
@@ -93,6 +95,7 @@ async fn a_user_signs_in_consents_and_the_client_gets_verified_tokens(backend: B
     assert_eq!(claims["email"], "ada@example.com");
     assert_eq!(claims["name"], "Ada Lovelace");
     assert_eq!(claims["preferred_username"], "ada");
+    assert!(claims.get("roles").is_none(), "{claims}");
     assert_eq!(
         claims["at_hash"],
         castellan::crypto::jwt::at_hash(tokens["access_token"].as_str().unwrap())

@@ -25,6 +25,10 @@ async fn userinfo_answers_by_scope_and_refuses_bad_tokens(backend: Backend) {
     assert_eq!(claims["sub"], user.id.as_str());
     assert_eq!(claims["email"], "ada@example.com");
     assert_eq!(claims["name"], "Ada Lovelace");
+    assert!(
+        claims.get("roles").is_none(),
+        "no empty roles array: {claims}"
+    );
     let posted = app
         .http
         .post(app.url("/userinfo"))
