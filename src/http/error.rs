@@ -79,6 +79,12 @@ impl IntoResponse for BearerError {
                 StatusCode::UNAUTHORIZED,
                 "Bearer realm=\"castellan\"".into(),
             ),
+            BearerError::InvalidRequest(why) => challenge(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Bearer realm=\"castellan\", error=\"invalid_request\", error_description=\"{why}\""
+                ),
+            ),
             BearerError::InvalidToken(why) => challenge(
                 StatusCode::UNAUTHORIZED,
                 format!(

@@ -10,6 +10,8 @@ use crate::crypto::jwt;
 pub enum BearerError {
     /// No `Authorization: Bearer` credentials at all (§3.1: a bare challenge).
     Missing,
+    /// The request itself is malformed, or carries the token more than one way (§3.1).
+    InvalidRequest(&'static str),
     InvalidToken(&'static str),
     /// The scope the token lacks.
     InsufficientScope(&'static str),

@@ -37,6 +37,28 @@ async fn userinfo_answers_by_scope_and_refuses_bad_tokens(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(posted.status(), 200);
+    // RFC 6750 §2.2: the token in a form body (pyoidc sends it so), and one way only (§3.1).
+    let in_body = app
+        .http
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_body.status(), 200);
+    let body_claims: Value = in_body.json().await.unwrap();
+    assert_eq!(body_claims["sub"], user.id.as_str());
+    let twice = app
+        .http
+        .post(app.url("/userinfo"))
+        .bearer_auth(access)
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    let challenge = twice.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("error=\"invalid_request\""), "{challenge}");
 
     // A narrower token sees fewer claims.
     let narrow: Value = rp
