@@ -26,6 +26,8 @@ ALTER TABLE authorization_codes ADD COLUMN redirect_uri_given BIGINT NOT NULL DE
 
 -- A refresh token's successor is derived from the token and this salt, so a retry inside the
 -- grace window is answered with the same successor rather than a new one.
+-- The session a refresh token's sign-in came from, for the `sid` of ID tokens issued on refresh.
+ALTER TABLE refresh_tokens ADD COLUMN sid TEXT;
 ALTER TABLE refresh_tokens ADD COLUMN successor_salt BYTEA;
 
 -- Access tokens issued to a user's grant, so revoking the grant (a replayed code, a reused or

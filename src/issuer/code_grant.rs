@@ -134,7 +134,14 @@ impl Issuer {
             self.access_token(client, &subject, &grant.audience, &grant.scope, id)?;
         let scopes: Vec<&str> = grant.scope.split(' ').collect();
         let id_token = match scopes.contains(&"openid") {
-            true => Some(self.id_token(client, user, grant, &access_token, &scopes, id)?),
+            true => {
+                let signed_in = SignedIn {
+                    auth_time: grant.auth_time,
+                    nonce: grant.nonce.as_deref(),
+                    sid: grant.sid.as_deref(),
+                };
+                Some(self.id_token(client, user, signed_in, &access_token, &scopes, id)?)
+            }
             false => None,
         };
         Ok(TokenResponse {
@@ -144,11 +151,14 @@ impl Issuer {
         })
     }
 
-    fn id_token(
+    /// An ID token for `user`, issued with the access token `id` names. `signed_in` is the
+    /// sign-in it speaks of: its `auth_time`, and the `nonce` and `sid` of the code exchange
+    /// (none on refresh: OIDC Core §12.2).
+    pub(super) fn id_token(
         &self,
         client: &ClientRecord,
         user: &UserRecord,
-        grant: &CodeGrant,
+        signed_in: SignedIn<'_>,
         access_token: &str,
         scopes: &[&str],
         id: &TokenId,
@@ -161,8 +171,8 @@ impl Issuer {
             aud: client.client_id.as_str(),
             exp: id.exp,
             iat: id.iat,
-            auth_time: grant.auth_time,
-            nonce: grant.nonce.as_deref(),
+            auth_time: signed_in.auth_time,
+            nonce: signed_in.nonce,
             at_hash: &at_hash,
             azp: client.client_id.as_str(),
             name: user.name.as_deref().filter(|_| profile),
@@ -170,7 +180,7 @@ impl Issuer {
             email: user.email.as_deref().filter(|_| scopes.contains(&"email")),
             roles: &user.roles,
             tenant_id: &user.tenant,
-            sid: grant.sid.as_deref(),
+            sid: signed_in.sid,
         };
         let keys = self.ctx.keys.current();
         Ok(jwt::sign(&keys.active, JwtType::IdToken, &claims)?)
@@ -196,11 +206,19 @@ impl Issuer {
                 auth_time: grant.auth_time,
                 expires_at: now + self.ctx.sessions.refresh_absolute_ttl,
                 successor_salt: None,
+                sid: grant.sid.clone(),
             },
             idle_expires_at: now + self.ctx.sessions.refresh_idle_ttl,
             salt,
         }
     }
+}
+
+/// What an ID token says about the sign-in it comes from.
+pub(super) struct SignedIn<'a> {
+    pub(super) auth_time: i64,
+    pub(super) nonce: Option<&'a str>,
+    pub(super) sid: Option<&'a str>,
 }
 
 /// The code must be this client's, sent back to the same redirect URI, with the right verifier.

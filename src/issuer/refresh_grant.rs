@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::code_grant::invalid_grant;
+use super::code_grant::{SignedIn, invalid_grant};
 use super::{Issuer, Subject, TokenId};
 use crate::audit::{EventKind, Outcome};
 use crate::crypto::{SecretHash, random};
@@ -99,12 +99,27 @@ impl Issuer {
         };
         let scope = scope.to_string();
         let access_token = self.access_token(client, &subject, &grant.audience, &scope, &id)?;
+        // OIDC Core §12.2: a fresh ID token for an OpenID sign-in, so a relying party that keeps
+        // the latest one still holds a valid hint for logout; same sub and auth_time, no nonce.
+        let scopes: Vec<&str> = scope.split(' ').collect();
+        let id_token = match scopes.contains(&"openid") {
+            true => {
+                let signed_in = SignedIn {
+                    auth_time: grant.auth_time,
+                    nonce: None,
+                    sid: grant.sid.as_deref(),
+                };
+                Some(self.id_token(client, &user, signed_in, &access_token, &scopes, &id)?)
+            }
+            false => None,
+        };
         self.ctx.audit.record(
             self.user_event(EventKind::TokenIssued, Outcome::Success, client, address)
                 .actor(&user.id)
                 .detail("grant refresh_token"),
         );
         Ok(TokenResponse {
+            id_token,
             refresh_token: Some(successor),
             ..id.response(access_token, scope)
         })

@@ -53,6 +53,8 @@ pub struct RefreshGrant {
     pub expires_at: i64,
     /// What this token's successor is derived from; none for tokens stored before it was kept.
     pub successor_salt: Option<Vec<u8>>,
+    /// The session of the sign-in, for ID tokens issued on refresh.
+    pub sid: Option<String>,
 }
 
 /// A refresh token to store: its hash, what it grants and until when.
@@ -99,6 +101,7 @@ pub(super) struct RefreshRow {
     auth_time: i64,
     expires_at: i64,
     successor_salt: Option<Vec<u8>>,
+    sid: Option<String>,
 }
 
 impl From<RefreshRow> for RefreshGrant {
@@ -112,6 +115,7 @@ impl From<RefreshRow> for RefreshGrant {
             auth_time: row.auth_time,
             expires_at: row.expires_at,
             successor_salt: row.successor_salt,
+            sid: row.sid,
         }
     }
 }
@@ -228,8 +232,8 @@ pub(super) async fn insert_refresh(
     let g = &token.grant;
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family, client_id, user_id, scope, auth_time, created_at, \
-         idle_expires_at, expires_at, used_at, revoked_at, audience, successor_salt) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10, $11)",
+         idle_expires_at, expires_at, used_at, revoked_at, audience, successor_salt, sid) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10, $11, $12)",
     )
     .bind(&token.hash)
     .bind(&g.family)
@@ -242,6 +246,7 @@ pub(super) async fn insert_refresh(
     .bind(g.expires_at)
     .bind(&g.audience)
     .bind(&token.salt)
+    .bind(g.sid.as_deref())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -13,6 +13,7 @@ on_both_backends!(
     a_disabled_client_gets_no_post_logout_redirect,
     consent_and_logout_forms_are_bound_to_the_session,
     https_issuers_use_host_only_cookies,
+    a_refreshed_id_token_is_a_hint_for_its_session,
 );
 
 fn logout_url(app: &TestApp, query: &str) -> String {
@@ -279,4 +280,50 @@ async fn https_issuers_use_host_only_cookies(backend: Backend) {
         "{session}"
     );
     assert!(session.contains("; Secure") && session.contains("HttpOnly"));
+}
+
+/// OIDC Core §12.2: a refresh answers with a new ID token (same `sub`, `auth_time` and `sid`,
+/// no `nonce`), and a relying party that keeps the latest one can still sign the user out with it.
+async fn a_refreshed_id_token_is_a_hint_for_its_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let rp = app.setup_sign_in().await;
+    let browser = app.browser();
+    let first = browser.signed_in_tokens(&rp).await;
+    let refreshed = crate::support::token_of(
+        rp.refresh(first["refresh_token"].as_str().unwrap(), None)
+            .await,
+    )
+    .await;
+    let id_token = refreshed["id_token"]
+        .as_str()
+        .expect("an ID token on refresh");
+    let key = crate::support::oauth::key_for(
+        &app.jwks().await,
+        &jsonwebtoken::decode_header(id_token).unwrap().kid.unwrap(),
+    )
+    .unwrap();
+    let mut rules = crate::support::oauth::validation(&app.issuer, &rp.id);
+    rules.validate_nbf = false;
+    rules.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    let decode = |token: &str| {
+        jsonwebtoken::decode::<serde_json::Value>(token, &key, &rules)
+            .unwrap()
+            .claims
+    };
+    let (old, new) = (
+        decode(first["id_token"].as_str().unwrap()),
+        decode(id_token),
+    );
+    for claim in ["sub", "auth_time", "sid", "aud"] {
+        assert_eq!(old[claim], new[claim], "{claim}");
+    }
+    assert!(new.get("nonce").is_none(), "{new}");
+    let out = browser
+        .get(&app.url(&format!(
+            "/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=s",
+            urlencode(BYE)
+        )))
+        .await;
+    assert_eq!(out.status(), 303, "the refreshed hint names the session");
+    assert!(!browser.signed_in(&rp).await);
 }

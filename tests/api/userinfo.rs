@@ -57,8 +57,14 @@ async fn userinfo_answers_by_scope_and_refuses_bad_tokens(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(twice.status(), 400);
-    let challenge = twice.headers()["www-authenticate"].to_str().unwrap().to_owned();
-    assert!(challenge.contains("error=\"invalid_request\""), "{challenge}");
+    let challenge = twice.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains("error=\"invalid_request\""),
+        "{challenge}"
+    );
 
     // A narrower token sees fewer claims.
     let narrow: Value = rp

@@ -44,7 +44,7 @@ impl Store {
         .await?;
         if used.rows_affected() == 1 {
             let row: RefreshRow = sqlx::query_as(
-                "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at, successor_salt FROM refresh_tokens WHERE token_hash = $1",
+                "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at, successor_salt, sid FROM refresh_tokens WHERE token_hash = $1",
             )
                 .bind(hash)
                 .fetch_one(&mut *tx)
@@ -80,7 +80,7 @@ impl Store {
     /// A live refresh token's grant (not used, revoked or expired), for introspection.
     pub async fn live_refresh(&self, hash: &[u8], now: i64) -> Result<Option<RefreshGrant>> {
         let row: Option<RefreshRow> = sqlx::query_as(
-            "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at, successor_salt FROM refresh_tokens \
+            "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at, successor_salt, sid FROM refresh_tokens \
              WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
              AND idle_expires_at > $2 AND family NOT IN (SELECT family FROM revoked_families)",
         )
@@ -131,7 +131,7 @@ async fn retried(
     successor: impl FnOnce(&RefreshGrant) -> Option<NewRefresh>,
 ) -> Result<Option<RefreshGrant>> {
     let row: Option<RetriedRow> = sqlx::query_as(
-        "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at, successor_salt, replaced_by FROM refresh_tokens WHERE token_hash = $1 AND used_at >= $2 \
+        "SELECT family, client_id, user_id, scope, audience, auth_time, expires_at, successor_salt, sid, replaced_by FROM refresh_tokens WHERE token_hash = $1 AND used_at >= $2 \
          AND revoked_at IS NULL AND expires_at > $3 AND family NOT IN (SELECT family FROM revoked_families)",
     )
         .bind(hash)

@@ -78,6 +78,7 @@ pub fn grant_of(family: &str, client_row: &str, user_row: &str) -> RefreshGrant 
         auth_time: NOW,
         expires_at: NOW + 30 * DAY,
         successor_salt: Some(SALT.to_vec()),
+        sid: Some("sid-1".into()),
     }
 }
 
