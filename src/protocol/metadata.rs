@@ -29,6 +29,11 @@ pub struct ServerMetadata {
     /// RFC 9207: every authorization response carries `iss`.
     pub authorization_response_iss_parameter_supported: bool,
     pub subject_types_supported: &'static [&'static str],
+    /// Request objects (by value or by reference) and the `claims` parameter are refused, and
+    /// discovery says so rather than leave relying parties to the defaults (OIDC Discovery §3).
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
     pub id_token_signing_alg_values_supported: &'static [&'static str],
 }
 
@@ -75,6 +80,9 @@ impl ServerMetadata {
             ],
             authorization_response_iss_parameter_supported: true,
             subject_types_supported: &["public"],
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            claims_parameter_supported: false,
             id_token_signing_alg_values_supported: &["RS256"],
         }
     }

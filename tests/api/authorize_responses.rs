@@ -104,6 +104,15 @@ async fn form_post_answers_with_a_self_submitting_form_under_a_narrow_policy(bac
         metadata["response_modes_supported"],
         serde_json::json!(["query", "form_post"])
     );
+    // What is refused is said, not left to defaults (`request_uri_parameter_supported`
+    // defaults to true in OIDC Discovery §3).
+    for flag in [
+        "request_parameter_supported",
+        "request_uri_parameter_supported",
+        "claims_parameter_supported",
+    ] {
+        assert_eq!(metadata[flag], serde_json::json!(false), "{flag}");
+    }
     // Public clients may revoke their own tokens (RFC 7009 §2.1), and discovery says so.
     assert!(
         metadata["revocation_endpoint_auth_methods_supported"]
