@@ -124,26 +124,19 @@ impl Issuer {
         id: &TokenId,
         refresh_token: Option<String>,
     ) -> Result<TokenResponse, OAuthError> {
-        let subject = Subject {
-            sub: &user.id,
-            roles: &user.roles,
-            permissions: &user.permissions,
-            tenant: &user.tenant,
+        let access_token = self.access_token(
+            client,
+            &Subject::user(user),
+            &grant.audience,
+            &grant.scope,
+            id,
+        )?;
+        let signed_in = SignedIn {
+            auth_time: grant.auth_time,
+            nonce: grant.nonce.as_deref(),
+            sid: grant.sid.as_deref(),
         };
-        let access_token =
-            self.access_token(client, &subject, &grant.audience, &grant.scope, id)?;
-        let scopes: Vec<&str> = grant.scope.split(' ').collect();
-        let id_token = match scopes.contains(&"openid") {
-            true => {
-                let signed_in = SignedIn {
-                    auth_time: grant.auth_time,
-                    nonce: grant.nonce.as_deref(),
-                    sid: grant.sid.as_deref(),
-                };
-                Some(self.id_token(client, user, signed_in, &access_token, &scopes, id)?)
-            }
-            false => None,
-        };
+        let id_token = self.id_token(client, user, signed_in, &access_token, &grant.scope, id)?;
         Ok(TokenResponse {
             id_token,
             refresh_token,
@@ -151,18 +144,22 @@ impl Issuer {
         })
     }
 
-    /// An ID token for `user`, issued with the access token `id` names. `signed_in` is the
-    /// sign-in it speaks of: its `auth_time`, and the `nonce` and `sid` of the code exchange
-    /// (none on refresh: OIDC Core §12.2).
+    /// An ID token for `user` when `scope` holds `openid`, issued with the access token `id`
+    /// names. `signed_in` is the sign-in it speaks of: its `auth_time` and `sid`, and the
+    /// `nonce` of the code exchange (none on refresh: OIDC Core §12.2).
     pub(super) fn id_token(
         &self,
         client: &ClientRecord,
         user: &UserRecord,
         signed_in: SignedIn<'_>,
         access_token: &str,
-        scopes: &[&str],
+        scope: &str,
         id: &TokenId,
-    ) -> Result<String, OAuthError> {
+    ) -> Result<Option<String>, OAuthError> {
+        let scopes: Vec<&str> = scope.split(' ').collect();
+        if !scopes.contains(&"openid") {
+            return Ok(None);
+        }
         let at_hash = jwt::at_hash(access_token);
         let profile = scopes.contains(&"profile");
         let claims = IdTokenClaims {
@@ -183,7 +180,7 @@ impl Issuer {
             sid: signed_in.sid,
         };
         let keys = self.ctx.keys.current();
-        Ok(jwt::sign(&keys.active, JwtType::IdToken, &claims)?)
+        Ok(Some(jwt::sign(&keys.active, JwtType::IdToken, &claims)?))
     }
 
     /// The stored form of the first refresh token of a sign-in.

@@ -31,6 +31,18 @@ struct Subject<'a> {
     tenant: &'a str,
 }
 
+impl<'a> Subject<'a> {
+    /// A person: the user's row id, roles, permissions and tenant.
+    fn user(user: &'a crate::store::users::UserRecord) -> Self {
+        Self {
+            sub: &user.id,
+            roles: &user.roles,
+            permissions: &user.permissions,
+            tenant: &user.tenant,
+        }
+    }
+}
+
 /// An access token's identity and lifetime, chosen before it is signed so that a user's grant
 /// can record it (and revoke it with the grant).
 struct TokenId {

@@ -91,28 +91,17 @@ impl Issuer {
             .await?
             .filter(|u| u.disabled_at.is_none())
             .ok_or_else(|| invalid_grant("the user can no longer sign in"))?;
-        let subject = Subject {
-            sub: &user.id,
-            roles: &user.roles,
-            permissions: &user.permissions,
-            tenant: &user.tenant,
-        };
         let scope = scope.to_string();
-        let access_token = self.access_token(client, &subject, &grant.audience, &scope, &id)?;
+        let access_token =
+            self.access_token(client, &Subject::user(&user), &grant.audience, &scope, &id)?;
         // OIDC Core §12.2: a fresh ID token for an OpenID sign-in, so a relying party that keeps
         // the latest one still holds a valid hint for logout; same sub and auth_time, no nonce.
-        let scopes: Vec<&str> = scope.split(' ').collect();
-        let id_token = match scopes.contains(&"openid") {
-            true => {
-                let signed_in = SignedIn {
-                    auth_time: grant.auth_time,
-                    nonce: None,
-                    sid: grant.sid.as_deref(),
-                };
-                Some(self.id_token(client, &user, signed_in, &access_token, &scopes, &id)?)
-            }
-            false => None,
+        let signed_in = SignedIn {
+            auth_time: grant.auth_time,
+            nonce: None,
+            sid: grant.sid.as_deref(),
         };
+        let id_token = self.id_token(client, &user, signed_in, &access_token, &scope, &id)?;
         self.ctx.audit.record(
             self.user_event(EventKind::TokenIssued, Outcome::Success, client, address)
                 .actor(&user.id)
