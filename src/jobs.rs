@@ -75,9 +75,8 @@ pub fn spawn(state: &AppState, config: &Config, rotator: &Arc<Rotator>) -> Vec<J
 fn refresh(state: AppState) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
     const UNSEEN: i64 = i64::MIN;
     let seen = Arc::new(AtomicI64::new(UNSEEN));
-    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
     move || {
-        let (state, seen, started) = (state.clone(), Arc::clone(&seen), Arc::clone(&started));
+        let (state, seen) = (state.clone(), Arc::clone(&seen));
         Box::pin(async move {
             let generation = match state.store.generation().await {
                 Ok(generation) => generation,
@@ -86,12 +85,10 @@ fn refresh(state: AppState) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Outp
                     return;
                 }
             };
-            if !started.swap(true, Ordering::Relaxed) {
-                seen.store(generation, Ordering::Relaxed);
-                return;
-            }
-            if seen.load(Ordering::Relaxed) == generation {
-                return;
+            match seen.load(Ordering::Relaxed) {
+                UNSEEN => return seen.store(generation, Ordering::Relaxed),
+                known if known == generation => return,
+                _ => {}
             }
             state.ctx.clients.invalidate();
             match state.keys.refresh(&state.store).await {
