@@ -32,6 +32,8 @@ impl SignIn {
     ) -> Result<Logout, crate::store::Error> {
         let now = self.ctx.clock.now();
         let store = &self.ctx.store;
+        // Verified once: it decides whether to ask, and which client to return to.
+        let hint = self.hint(params);
         let live = match session {
             Some(token) => store
                 .find_session(SecretHash::of(token).as_bytes(), now)
@@ -40,31 +42,26 @@ impl SignIn {
             None => None,
         };
         let Some((token, live)) = live else {
-            return Ok(Logout::Done(self.post_logout_target(params).await));
+            return Ok(Logout::Done(
+                self.post_logout_target(params, hint.as_ref()).await,
+            ));
         };
-        if !confirmed && !self.hint_names(params, &live) {
+        if !confirmed && !hint_names(hint.as_ref(), &live) {
+            let client = self.asking_client(params, hint.as_ref()).await;
             return Ok(Logout::Confirm {
-                client_name: self.asking_client(params).await.map(|c| c.name.clone()),
+                client_name: client.map(|c| c.name.clone()),
             });
         }
         store
             .end_session(SecretHash::of(token).as_bytes(), now)
             .await?;
-        Ok(Logout::Done(self.post_logout_target(params).await))
+        Ok(Logout::Done(
+            self.post_logout_target(params, hint.as_ref()).await,
+        ))
     }
 
-    /// Does `id_token_hint` hold an ID token of ours for this very session and user?
-    fn hint_names(&self, params: &FormParams, session: &Session) -> bool {
-        let Some(claims) = self.hint(params) else {
-            return false;
-        };
-        let text = |name: &str| claims.get(name).and_then(Value::as_str);
-        text("sub") == Some(session.user_row.as_str())
-            && session.sid.is_some()
-            && text("sid") == session.sid.as_deref()
-    }
-
-    fn hint(&self, params: &FormParams) -> Option<serde_json::Map<String, Value>> {
+    /// The claims of `id_token_hint`, if it is an ID token of ours.
+    fn hint(&self, params: &FormParams) -> Option<Claims> {
         let keys = self.ctx.keys.current();
         crate::crypto::jwt::id_token_hint(
             params.get("id_token_hint")?,
@@ -77,11 +74,10 @@ impl SignIn {
     async fn asking_client(
         &self,
         params: &FormParams,
+        hint: Option<&Claims>,
     ) -> Option<std::sync::Arc<crate::store::clients::ClientRecord>> {
-        let hinted = self
-            .hint(params)
-            .and_then(|c| c.get("aud").and_then(Value::as_str).map(str::to_owned));
-        let client_id = match (params.get("client_id"), hinted.as_deref()) {
+        let hinted = hint.and_then(|c| c.get("aud").and_then(Value::as_str));
+        let client_id = match (params.get("client_id"), hinted) {
             (Some(id), Some(hint)) if id != hint => return None,
             (Some(id), _) => id.to_owned(),
             (None, Some(hint)) => hint.to_owned(),
@@ -97,9 +93,13 @@ impl SignIn {
     }
 
     /// Only a post-logout URI registered by that client, with `state` passed on.
-    async fn post_logout_target(&self, params: &FormParams) -> Option<String> {
+    async fn post_logout_target(
+        &self,
+        params: &FormParams,
+        hint: Option<&Claims>,
+    ) -> Option<String> {
         let target = params.get("post_logout_redirect_uri")?;
-        let client = self.asking_client(params).await?;
+        let client = self.asking_client(params, hint).await?;
         if !client
             .post_logout_redirect_uris
             .iter()
@@ -112,4 +112,17 @@ impl SignIn {
             None => target.to_owned(),
         })
     }
+}
+
+type Claims = serde_json::Map<String, Value>;
+
+/// Does the hint hold an ID token of ours for this very session and user?
+fn hint_names(hint: Option<&Claims>, session: &Session) -> bool {
+    let Some(claims) = hint else {
+        return false;
+    };
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    text("sub") == Some(session.user_row.as_str())
+        && session.sid.is_some()
+        && text("sid") == session.sid.as_deref()
 }
