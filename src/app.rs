@@ -37,6 +37,11 @@ pub use crate::jobs::REFRESH_INTERVAL;
 pub enum StartError {
     #[error("key-encryption key: {0}")]
     MasterKey(#[from] CryptoError),
+    #[error(
+        "the key-encryption key file {} does not exist, but the database {database} holds signing keys sealed with it; restore that file from your backup (or set CASTELLAN_MASTER_KEY to its contents). A new key cannot unseal the stored keys, so none was made",
+        path.display()
+    )]
+    MasterKeyMissing { path: PathBuf, database: String },
     #[error("database: {0}")]
     Store(#[from] store::Error),
     #[error("signing keys: {0}")]
@@ -71,10 +76,6 @@ impl App {
     }
 
     pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Self, StartError> {
-        let master = match &config.master_key {
-            MasterKeySource::Inline(b64) => MasterKey::from_base64(b64)?,
-            MasterKeySource::File(path) => MasterKey::load_or_create(path)?,
-        };
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -89,17 +90,13 @@ impl App {
                 addr: config.listen,
                 source,
             })?;
-        let store = Store::open(&config.database_url, config.database_max_connections).await?;
-        let bootstrap_file = config.bootstrap_secret_file.as_deref();
-        let bootstrap = match bootstrap_file {
-            Some(path) => bootstrap_into(&store, &clock, path).await?,
-            None => admin::bootstrap(&store, &clock).await?,
-        };
-        let bootstrap_file = bootstrap_file
-            .filter(|_| bootstrap.is_some())
-            .map(Path::to_path_buf);
-        let keys =
-            Arc::new(KeyRing::load(&store, master, config.signing_key_bits, clock.now()).await?);
+        let Installation {
+            store,
+            keys,
+            bootstrap,
+            bootstrap_file,
+        } = Installation::open(config, &clock).await?;
+        let keys = Arc::new(keys);
         let (audit, audit_writer) = Audit::spawn(store.clone(), clock.clone());
         let ctx = Arc::new(Context {
             issuer_url: issuer_url.clone(),
@@ -218,6 +215,57 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What `serve` and `init` make on first start and open afterwards: the migrated database, its
+/// signing keys, and the bootstrap admin client's credentials when the database was empty.
+pub struct Installation {
+    pub store: Store,
+    pub keys: KeyRing,
+    pub bootstrap: Option<(ClientRecord, GeneratedSecret)>,
+    /// Set when those credentials were written to `bootstrap_secret_file` (so not for stdout).
+    pub bootstrap_file: Option<PathBuf>,
+}
+
+impl Installation {
+    /// Refuses before writing anything when the key file is missing beside sealed keys.
+    pub async fn open(config: &Config, clock: &Clock) -> Result<Self, StartError> {
+        let store =
+            Store::open_unmigrated(&config.database_url, config.database_max_connections).await?;
+        let master = master_key(config, &store).await?;
+        store.migrate().await?;
+        let bootstrap_file = config.bootstrap_secret_file.as_deref();
+        let bootstrap = match bootstrap_file {
+            Some(path) => bootstrap_into(&store, clock, path).await?,
+            None => admin::bootstrap(&store, clock).await?,
+        };
+        let bootstrap_file = bootstrap_file
+            .filter(|_| bootstrap.is_some())
+            .map(Path::to_path_buf);
+        let keys = KeyRing::load(&store, master, config.signing_key_bits, clock.now()).await?;
+        Ok(Self {
+            store,
+            keys,
+            bootstrap,
+            bootstrap_file,
+        })
+    }
+}
+
+/// The key-encryption key. A key file is made only for a database that holds no sealed keys:
+/// a new key beside old sealed keys would fork the installation and unseal nothing.
+async fn master_key(config: &Config, store: &Store) -> Result<MasterKey, StartError> {
+    let path = match &config.master_key {
+        MasterKeySource::Inline(b64) => return Ok(MasterKey::from_base64(b64)?),
+        MasterKeySource::File(path) => path,
+    };
+    if path.exists() || !store.holds_sealed_keys().await? {
+        return Ok(MasterKey::load_or_create(path)?);
+    }
+    Err(StartError::MasterKeyMissing {
+        path: store::absolute(path),
+        database: store::describe(&config.database_url),
+    })
 }
 
 /// Bootstraps an empty database with the admin client's credentials written to `path` (mode

@@ -2,9 +2,15 @@
 
 use std::process::ExitCode;
 
-use castellan::app::{App, shutdown_signal};
+use std::path::PathBuf;
+
+use castellan::app::{App, Installation, shutdown_signal};
 use castellan::cli::{self, Cli, Command};
+use castellan::clock::Clock;
 use castellan::config::Config;
+use castellan::config::MasterKeySource;
+use castellan::crypto::GeneratedSecret;
+use castellan::store::{self, clients::ClientRecord};
 use castellan::telemetry;
 use clap::{CommandFactory, FromArgMatches};
 
@@ -31,6 +37,12 @@ async fn main() -> ExitCode {
             }
             serve(&config).await
         }
+        Command::Init(args) => {
+            if let Some(path) = args.bootstrap_secret_file {
+                config.bootstrap_secret_file = Some(path);
+            }
+            init(&config).await
+        }
         Command::Healthcheck(args) => cli::healthcheck(args, &config)
             .await
             .map_err(|e| castellan::error_chain::report(&e)),
@@ -47,12 +59,46 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Creates (or opens and migrates) the database, its key file and first keys, then stops.
+async fn init(config: &Config) -> Result<(), String> {
+    let installation = Installation::open(config, &Clock::System)
+        .await
+        .map_err(|e| castellan::error_chain::report(&e))?;
+    println!("{}", locations(config));
+    print_bootstrap(&installation.bootstrap, &installation.bootstrap_file);
+    installation.store.close().await;
+    Ok(())
+}
+
 async fn serve(config: &Config) -> Result<(), String> {
     telemetry::init(config.log_format);
     let app = App::build(config)
         .await
         .map_err(|e| castellan::error_chain::report(&e))?;
-    match (&app.bootstrap, &app.bootstrap_file) {
+    tracing::info!("{}", locations(config));
+    print_bootstrap(&app.bootstrap, &app.bootstrap_file);
+    tracing::info!(addr = %app.local_addr(), issuer = %app.issuer(), "castellan listening");
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("castellan stopped");
+    Ok(())
+}
+
+/// Which database and key file this process uses, as absolute paths: the two files to back up.
+fn locations(config: &Config) -> String {
+    let key = match &config.master_key {
+        MasterKeySource::File(path) => store::absolute(path).display().to_string(),
+        MasterKeySource::Inline(_) => "CASTELLAN_MASTER_KEY (inline)".to_owned(),
+    };
+    format!(
+        "database: {}; key-encryption key: {key}",
+        store::describe(&config.database_url)
+    )
+}
+
+fn print_bootstrap(bootstrap: &Option<(ClientRecord, GeneratedSecret)>, file: &Option<PathBuf>) {
+    match (bootstrap, file) {
         (Some((client, _)), Some(path)) => println!(
             "Bootstrap admin client {} created (scope castellan:admin); its secret is in {} (mode 0600).",
             client.client_id,
@@ -68,10 +114,4 @@ async fn serve(config: &Config) -> Result<(), String> {
         }
         (None, _) => {}
     }
-    tracing::info!(addr = %app.local_addr(), issuer = %app.issuer(), "castellan listening");
-    app.run_until_stopped(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
-    tracing::info!("castellan stopped");
-    Ok(())
 }

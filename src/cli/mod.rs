@@ -37,8 +37,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server.
+    /// Run the server (creating the database and key file on first start).
     Serve(ServeArgs),
+    /// Create the database, its key-encryption key file and first signing key, then stop.
+    /// Like the first `serve`; every other command needs a database that exists.
+    Init(ServeArgs),
     /// Ask the running server whether it is ready; exits non-zero if not (container health checks).
     Healthcheck(HealthcheckArgs),
     /// Manage tenants.
@@ -62,6 +65,12 @@ pub enum Command {
     /// Read the audit trail of security events.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Write a consistent copy of the SQLite database to a new FILE, while the server runs.
+    /// The key-encryption key is not in it: keep a copy of that file apart from the backup.
+    Backup {
+        /// The new file (an existing one is never overwritten).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -105,12 +114,12 @@ pub async fn healthcheck(args: HealthcheckArgs, config: &Config) -> Result<(), C
 
 /// Runs a management command (everything but `serve`) against the configured database.
 pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Result<(), CliError> {
-    let store = Store::open(&config.database_url, 2).await?;
+    let store = Store::open_existing(&config.database_url, 2).await?;
     let clock = Clock::System;
     let change = changes::event(&command);
     let result = match command {
-        Command::Serve(_) | Command::Healthcheck(_) => Err(CliError::Usage(
-            "serve and healthcheck are not management commands".into(),
+        Command::Serve(_) | Command::Init(_) | Command::Healthcheck(_) => Err(CliError::Usage(
+            "serve, init and healthcheck are not management commands".into(),
         )),
         Command::Tenant(cmd) => tenant::run(cmd, &store, &clock).await,
         Command::Role(cmd) => role::run(cmd, &store, &clock).await,
@@ -122,6 +131,7 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
         }
         Command::Keys(cmd) => keys::run(cmd, &store, config, &clock).await,
         Command::Audit(cmd) => audit::run(cmd, &store, &clock).await,
+        Command::Backup { file } => backup(&store, config, &file).await,
     };
     if let (Ok(()), Some(event)) = (&result, change)
         && let Err(e) = store.insert_audit(&[event.into_row(clock.now())]).await
@@ -130,6 +140,24 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
     }
     store.close().await;
     result
+}
+
+async fn backup(store: &Store, config: &Config, file: &std::path::Path) -> Result<(), CliError> {
+    store.backup_into(file).await?;
+    println!(
+        "backed up the database to {}",
+        store::absolute(file).display()
+    );
+    match &config.master_key {
+        crate::config::MasterKeySource::File(key) => println!(
+            "the key-encryption key is not in the backup: keep a copy of {} apart from it; a restore needs both",
+            store::absolute(key).display()
+        ),
+        crate::config::MasterKeySource::Inline(_) => println!(
+            "the key-encryption key (CASTELLAN_MASTER_KEY) is not in the backup: keep it apart from it; a restore needs both"
+        ),
+    }
+    Ok(())
 }
 
 fn usage<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, CliError> {

@@ -26,6 +26,7 @@ mod grants;
 mod grants_refresh;
 mod hardening;
 mod health;
+mod installation;
 mod interop;
 mod introspection;
 mod jwks_discovery;
