@@ -29,11 +29,20 @@ pub enum ApiCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Change which tenants an API serves; running servers apply it within seconds.
+    /// Change an API: its name, its scopes, which tenants it serves. Running servers apply it
+    /// within seconds; a scope still granted to a client is not withdrawn.
     #[command(group(ArgGroup::new("change").required(true).multiple(true)
-        .args(["tenant", "share_with", "unshare", "all_tenants"])))]
+        .args(["name", "add_scopes", "remove_scopes", "tenant", "share_with", "unshare", "all_tenants"])))]
     Update {
         identifier: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// A scope the API defines from now on; repeat for several.
+        #[arg(long = "add-scope", value_name = "S")]
+        add_scopes: Vec<String>,
+        /// A scope it no longer defines (refused while a client is granted it).
+        #[arg(long = "remove-scope", value_name = "S")]
+        remove_scopes: Vec<String>,
         /// A new owner (the previous one keeps access only if shared with).
         #[arg(long, value_name = "SLUG")]
         tenant: Option<String>,
@@ -48,6 +57,8 @@ pub enum ApiCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Delete an API; refused while a client is granted it or is its resource server.
+    Delete { identifier: String },
     /// List APIs, their scopes, the tenants they serve and their resource servers.
     List {
         /// Only the APIs that serve this tenant, and only its resource servers.
@@ -69,10 +80,7 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
             json,
         } => {
             let identifier = usage(ApiIdentifier::parse(&identifier))?;
-            let scopes = scopes
-                .iter()
-                .map(|s| usage(Scope::parse(s)))
-                .collect::<Result<Vec<_>, _>>()?;
+            let scopes = scope_list(&scopes)?;
             let name = name.unwrap_or_else(|| identifier.to_string());
             let tenancy = match (tenant, share_with.is_empty()) {
                 (None, true) => Tenancy::All,
@@ -88,6 +96,9 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
         }
         ApiCommand::Update {
             identifier,
+            name,
+            add_scopes,
+            remove_scopes,
             tenant,
             share_with,
             unshare,
@@ -95,14 +106,44 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
             json,
         } => {
             let identifier = usage(ApiIdentifier::parse(&identifier))?;
+            let (add, remove) = (scope_list(&add_scopes)?, scope_list(&remove_scopes)?);
+            if name.is_some() || !add.is_empty() || !remove.is_empty() {
+                store
+                    .update_api(&identifier, name.as_deref(), &add, &remove)
+                    .await?;
+            }
             let change = TenancyChange {
                 owner: tenant.as_deref().map(slug).transpose()?,
                 share_with: slugs(&share_with)?,
                 unshare: slugs(&unshare)?,
                 all_tenants,
             };
-            let api = store.update_api_tenancy(&identifier, &change).await?;
+            let changes_tenancy = change.owner.is_some()
+                || !change.share_with.is_empty()
+                || !change.unshare.is_empty()
+                || all_tenants;
+            let api = if changes_tenancy {
+                store.update_api_tenancy(&identifier, &change).await?
+            } else {
+                store
+                    .list_apis()
+                    .await?
+                    .into_iter()
+                    .find(|a| a.identifier == identifier.as_str())
+                    .ok_or_else(|| CliError::Usage(format!("API {identifier} does not exist")))?
+            };
             print(&api, "updated", json)
+        }
+        ApiCommand::Delete { identifier } => {
+            let identifier = usage(ApiIdentifier::parse(&identifier))?;
+            if identifier.as_str() == crate::admin::ADMIN_API {
+                return Err(CliError::Usage(format!(
+                    "{identifier} is Castellan's own admin API and cannot be deleted"
+                )));
+            }
+            store.delete_api(&identifier).await?;
+            println!("deleted API {identifier}");
+            Ok(())
         }
         ApiCommand::List { tenant, json } => {
             let mut apis = store.list_apis().await?;
@@ -159,6 +200,10 @@ fn tenants(api: &Api) -> String {
     } else {
         names.join(", ")
     }
+}
+
+fn scope_list(list: &[String]) -> Result<Vec<Scope>, CliError> {
+    list.iter().map(|s| usage(Scope::parse(s))).collect()
 }
 
 fn slug(s: &str) -> Result<TenantSlug, CliError> {

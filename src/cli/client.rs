@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::config::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
 use crate::protocol::{ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, TenantSlug};
 use crate::store::Store;
-use crate::store::clients::{ClientRecord, NewClient};
+use crate::store::clients::{ClientRecord, ClientUpdate, NewClient};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -47,6 +47,10 @@ pub enum ClientCommand {
         /// A first-party client: its users are not asked for consent.
         #[arg(long)]
         skip_consent: bool,
+        /// PKCE for sign-ins: `required` (the default) or, for a confidential client whose
+        /// library cannot send it, `optional`. A public client always needs it.
+        #[arg(long, value_parser = ["required", "optional"], default_value = "required")]
+        pkce: String,
         #[arg(long)]
         json: bool,
     },
@@ -57,11 +61,57 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Make the client resource server of APIs (it may introspect their tokens of its tenant).
-    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)
-        .args(["resource_server_for", "not_resource_server_for"])))]
+    /// Change a client. A list option given replaces the whole list; what is not given stays.
     Update {
         id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// The grants the client has from now on (repeat for several).
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// An API whose scopes become exactly the `--scope`s that follow it (granted if new).
+        #[arg(long = "api", value_name = "URI")]
+        apis: Vec<String>,
+        #[arg(long = "scope", value_name = "S")]
+        scopes: Vec<String>,
+        /// Withdraw an API from the client.
+        #[arg(long = "remove-api", value_name = "URI")]
+        remove_apis: Vec<String>,
+        /// The client's roles from now on (repeat for several).
+        #[arg(long = "role", value_name = "ROLE", conflicts_with = "no_roles")]
+        roles: Vec<String>,
+        /// Take every role away.
+        #[arg(long)]
+        no_roles: bool,
+        /// The redirect URIs from now on (repeat for several).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// The post-logout redirect URIs from now on (repeat for several).
+        #[arg(
+            long = "post-logout-redirect-uri",
+            value_name = "URI",
+            conflicts_with = "no_post_logout_redirect_uris"
+        )]
+        post_logout_redirect_uris: Vec<String>,
+        #[arg(long)]
+        no_post_logout_redirect_uris: bool,
+        /// `required` asks users for consent; `skip` makes it a first-party client.
+        #[arg(long, value_parser = ["required", "skip"])]
+        consent: Option<String>,
+        /// Access-token lifetime for this client, in seconds.
+        #[arg(
+            long = "token-ttl",
+            value_name = "SECONDS",
+            conflicts_with = "default_token_ttl"
+        )]
+        token_ttl: Option<i64>,
+        /// Back to the server's default access-token lifetime.
+        #[arg(long)]
+        default_token_ttl: bool,
+        /// `optional` lets a confidential client sign users in without PKCE.
+        #[arg(long, value_parser = ["required", "optional"])]
+        pkce: Option<String>,
+        /// Make the client resource server of an API (it may introspect its tokens of its tenant).
         #[arg(long = "resource-server-for", value_name = "URI")]
         resource_server_for: Vec<String>,
         #[arg(long = "not-resource-server-for", value_name = "URI")]
@@ -110,6 +160,7 @@ struct ClientView<'a> {
     post_logout_redirect_uris: &'a [RedirectUri],
     public: bool,
     skip_consent: bool,
+    pkce_required: bool,
 }
 
 #[derive(Serialize)]
@@ -144,6 +195,7 @@ fn view<'a>(c: &'a ClientRecord, secret: Option<&'a str>) -> ClientView<'a> {
         post_logout_redirect_uris: &c.post_logout_redirect_uris,
         public: c.public,
         skip_consent: c.skip_consent,
+        pkce_required: c.pkce_required,
     }
 }
 
@@ -183,6 +235,12 @@ fn print(c: &ClientRecord, secret: Option<&str>, json: bool) -> Result<(), CliEr
     if v.skip_consent {
         rows.push(("consent", "skipped (first-party)".into()));
     }
+    if !v.pkce_required {
+        rows.push((
+            "pkce",
+            "optional (the nonce protects OpenID sign-ins)".into(),
+        ));
+    }
     rows.push(("roles", v.roles.join(" ")));
     rows.push(("permissions", v.permissions.join(" ")));
     rows.push((
@@ -206,7 +264,20 @@ pub async fn run(
     matches: Option<&ArgMatches>,
     store: &Store,
     clock: &Clock,
-) -> Result<(), CliError> {
+) -> Result<Option<ClientId>, CliError> {
+    let ClientCommand::Create { .. } = cmd else {
+        return change(cmd, matches, store, clock).await.map(|()| None);
+    };
+    create(cmd, matches, store, clock).await
+}
+
+/// Registers a client; its id goes into the audit row beside its name.
+async fn create(
+    cmd: ClientCommand,
+    matches: Option<&ArgMatches>,
+    store: &Store,
+    clock: &Clock,
+) -> Result<Option<ClientId>, CliError> {
     match cmd {
         ClientCommand::Create {
             tenant,
@@ -221,6 +292,7 @@ pub async fn run(
             post_logout_redirect_uris,
             public,
             skip_consent,
+            pkce,
             json,
         } => {
             let create = matches.and_then(|m| m.subcommand_matches("create"));
@@ -235,20 +307,28 @@ pub async fn run(
                 resource_server_for: api_ids(&resource_server_for)?,
                 roles,
                 token_ttl: token_ttl.map(check_ttl).transpose()?,
-                redirect_uris: redirect_uris
-                    .iter()
-                    .map(|u| usage(RedirectUri::parse(u)))
-                    .collect::<Result<_, _>>()?,
-                post_logout_redirect_uris: post_logout_redirect_uris
-                    .iter()
-                    .map(|u| usage(RedirectUri::parse(u)))
-                    .collect::<Result<_, _>>()?,
+                redirect_uris: redirect_uri_list(&redirect_uris)?,
+                post_logout_redirect_uris: redirect_uri_list(&post_logout_redirect_uris)?,
                 public,
                 skip_consent,
+                pkce_required: pkce == "required",
             };
             let (record, secret) = admin::create_client(store, clock, &new).await?;
-            print(&record, secret.as_ref().map(|s| s.secret()), json)
+            print(&record, secret.as_ref().map(|s| s.secret()), json)?;
+            Ok(Some(record.client_id))
         }
+        _ => Ok(None),
+    }
+}
+
+async fn change(
+    cmd: ClientCommand,
+    matches: Option<&ArgMatches>,
+    store: &Store,
+    clock: &Clock,
+) -> Result<(), CliError> {
+    match cmd {
+        ClientCommand::Create { .. } => Ok(()),
         ClientCommand::List { tenant, json } => {
             let tenant = tenant.map(|t| usage(TenantSlug::parse(&t))).transpose()?;
             let clients = store.list_clients(tenant.as_ref()).await?;
@@ -268,19 +348,83 @@ pub async fn run(
         }
         ClientCommand::Update {
             id,
+            name,
+            grants,
+            apis,
+            scopes,
+            remove_apis,
+            roles,
+            no_roles,
+            redirect_uris,
+            post_logout_redirect_uris,
+            no_post_logout_redirect_uris,
+            consent,
+            token_ttl,
+            default_token_ttl,
+            pkce,
             resource_server_for,
             not_resource_server_for,
             json,
         } => {
             let id = client_id(&id)?;
-            let record = store
-                .update_resource_servers(
-                    &id,
-                    &api_ids(&resource_server_for)?,
-                    &api_ids(&not_resource_server_for)?,
-                    clock.now(),
-                )
+            let update = matches.and_then(|m| m.subcommand_matches("update"));
+            let change = ClientUpdate {
+                name,
+                grant_types: some_if_given(grants)
+                    .map(|g| g.iter().map(|g| usage(GrantType::parse(g))).collect())
+                    .transpose()?,
+                set_apis: pair_scopes_with_apis(update, &apis, &scopes)?,
+                remove_apis: api_ids(&remove_apis)?,
+                roles: if no_roles {
+                    Some(Vec::new())
+                } else {
+                    some_if_given(roles)
+                },
+                redirect_uris: some_if_given(redirect_uris)
+                    .map(|u| redirect_uri_list(&u))
+                    .transpose()?,
+                post_logout_redirect_uris: if no_post_logout_redirect_uris {
+                    Some(Vec::new())
+                } else {
+                    some_if_given(post_logout_redirect_uris)
+                        .map(|u| redirect_uri_list(&u))
+                        .transpose()?
+                },
+                skip_consent: consent.map(|c| c == "skip"),
+                token_ttl: match (token_ttl, default_token_ttl) {
+                    (Some(ttl), _) => Some(Some(check_ttl(ttl)?)),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                },
+                pkce_required: pkce.map(|p| p == "required"),
+            };
+            let servers = (
+                api_ids(&resource_server_for)?,
+                api_ids(&not_resource_server_for)?,
+            );
+            let changes_settings = change.name.is_some()
+                || change.grant_types.is_some()
+                || !change.set_apis.is_empty()
+                || !change.remove_apis.is_empty()
+                || change.roles.is_some()
+                || change.redirect_uris.is_some()
+                || change.post_logout_redirect_uris.is_some()
+                || change.skip_consent.is_some()
+                || change.token_ttl.is_some()
+                || change.pkce_required.is_some();
+            if !changes_settings && servers.0.is_empty() && servers.1.is_empty() {
+                return Err(CliError::Usage(
+                    "nothing to change: give at least one option (see `castellan client update --help`)".into(),
+                ));
+            }
+            let mut record = store
+                .update_client_settings(&id, &change, clock.now())
                 .await?;
+            if !servers.0.is_empty() || !servers.1.is_empty() {
+                record = store
+                    .update_resource_servers(&id, &servers.0, &servers.1, clock.now())
+                    .await?;
+            }
             print(&record, None, json)
         }
         ClientCommand::Show { id, json } => {
@@ -326,6 +470,14 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+fn some_if_given(list: Vec<String>) -> Option<Vec<String>> {
+    (!list.is_empty()).then_some(list)
+}
+
+fn redirect_uri_list(list: &[String]) -> Result<Vec<RedirectUri>, CliError> {
+    list.iter().map(|u| usage(RedirectUri::parse(u))).collect()
 }
 
 fn client_id(s: &str) -> Result<ClientId, CliError> {

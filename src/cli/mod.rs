@@ -116,7 +116,7 @@ pub async fn healthcheck(args: HealthcheckArgs, config: &Config) -> Result<(), C
 pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Result<(), CliError> {
     let store = Store::open_existing(&config.database_url, 2).await?;
     let clock = Clock::System;
-    let change = changes::event(&command);
+    let mut change = changes::event(&command);
     let result = match command {
         Command::Serve(_) | Command::Init(_) | Command::Healthcheck(_) => Err(CliError::Usage(
             "serve, init and healthcheck are not management commands".into(),
@@ -127,7 +127,11 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
         Command::User(cmd) => user::run(cmd, &store, &clock).await,
         Command::Client(cmd) => {
             let sub = matches.subcommand_matches("client");
-            client::run(cmd, sub, &store, &clock).await
+            client::run(cmd, sub, &store, &clock).await.map(|created| {
+                if let Some(id) = created {
+                    change = change.take().map(|e| e.client(id.as_str()));
+                }
+            })
         }
         Command::Keys(cmd) => keys::run(cmd, &store, config, &clock).await,
         Command::Audit(cmd) => audit::run(cmd, &store, &clock).await,

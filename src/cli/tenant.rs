@@ -17,6 +17,14 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rename a tenant (its slug never changes).
+    Update {
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete a tenant; refused while it has clients, users, roles or APIs.
+    Delete { slug: String },
     /// List tenants.
     List {
         #[arg(long)]
@@ -36,6 +44,18 @@ pub async fn run(cmd: TenantCommand, store: &Store, clock: &Clock) -> Result<(),
                 println!("created tenant {} ({})", tenant.slug, tenant.name);
                 Ok(())
             }
+        }
+        TenantCommand::Update { slug, name } => {
+            let slug = usage(TenantSlug::parse(&slug))?;
+            store.rename_tenant(&slug, &name).await?;
+            println!("renamed tenant {slug} to {name}");
+            Ok(())
+        }
+        TenantCommand::Delete { slug } => {
+            let slug = usage(TenantSlug::parse(&slug))?;
+            store.delete_tenant(&slug).await?;
+            println!("deleted tenant {slug}");
+            Ok(())
         }
         TenantCommand::List { json } => {
             let tenants = store.list_tenants().await?;

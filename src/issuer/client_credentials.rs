@@ -98,6 +98,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             public: false,
             skip_consent: false,
+            pkce_required: true,
         }
     }
 

@@ -35,8 +35,12 @@ impl Issuer {
                 "this client is not allowed to use the authorization_code grant",
             ));
         }
-        let verifier = verifier.ok_or_else(|| invalid_grant("code_verifier is required (PKCE)"))?;
-        let verifier = CodeVerifier::parse(verifier).map_err(|e| invalid_grant(&e.0))?;
+        let verifier = verifier
+            .map(|v| CodeVerifier::parse(v).map_err(|e| invalid_grant(&e.0)))
+            .transpose()?;
+        if verifier.is_none() && client.pkce_required {
+            return Err(invalid_grant("code_verifier is required (PKCE)"));
+        }
         let now = self.ctx.clock.now();
         let hash = SecretHash::of(code);
         // A code already used has no live user: the redemption below then detects the replay.
@@ -52,7 +56,7 @@ impl Issuer {
             .ctx
             .store
             .redeem_code(hash.as_bytes(), now, &id.issued_to(client), |grant| {
-                checked = check(client, grant, redirect_uri, &verifier);
+                checked = check(client, grant, redirect_uri, verifier.as_ref());
                 let usable = checked.is_ok()
                     && user
                         .as_ref()
@@ -223,7 +227,7 @@ fn check(
     client: &ClientRecord,
     grant: &CodeGrant,
     redirect_uri: Option<&str>,
-    verifier: &CodeVerifier,
+    verifier: Option<&CodeVerifier>,
 ) -> Result<(), OAuthError> {
     if grant.client_row != client.id {
         return Err(invalid_grant("the code was issued to another client"));
@@ -242,12 +246,27 @@ fn check(
         }
         _ => {}
     }
-    let challenge = CodeChallenge::parse(&grant.code_challenge, Some("S256"))
-        .map_err(|_| invalid_grant("the code is unusable"))?;
-    if !pkce::matches(&challenge, verifier) {
-        return Err(invalid_grant(
-            "code_verifier does not match the code_challenge",
-        ));
+    // A code issued with a challenge needs its verifier; one issued without takes none, so
+    // that a verifier can never stand in for a challenge that was not made (no downgrade).
+    match (grant.code_challenge.as_str(), verifier) {
+        ("", None) if !client.pkce_required => Ok(()),
+        ("", None) => Err(invalid_grant("code_verifier is required (PKCE)")),
+        ("", Some(_)) => Err(invalid_grant(
+            "code_verifier was sent, but the authorization request had no code_challenge",
+        )),
+        (_, None) => Err(invalid_grant(
+            "code_verifier is required: the authorization request had a code_challenge",
+        )),
+        (challenge, Some(verifier)) => {
+            let challenge = CodeChallenge::parse(challenge, Some("S256"))
+                .map_err(|_| invalid_grant("the code is unusable"))?;
+            if pkce::matches(&challenge, verifier) {
+                Ok(())
+            } else {
+                Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ))
+            }
+        }
     }
-    Ok(())
 }

@@ -60,7 +60,7 @@ impl AuthorizeError {
         }
     }
 
-    fn invalid(description: impl Into<String>) -> Self {
+    pub fn invalid(description: impl Into<String>) -> Self {
         Self::new(AuthorizeErrorCode::InvalidRequest, description)
     }
 }
@@ -205,7 +205,8 @@ pub struct AuthorizeRequest {
     pub scope: ScopeSet,
     pub state: Option<String>,
     pub nonce: Option<String>,
-    pub code_challenge: CodeChallenge,
+    /// `None` only where the client is registered with PKCE optional.
+    pub code_challenge: Option<CodeChallenge>,
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
@@ -256,11 +257,22 @@ impl AuthorizeRequest {
             }
             None => ScopeSet::default(),
         };
-        let challenge = params.get("code_challenge").ok_or_else(|| {
-            AuthorizeError::invalid("code_challenge is required (PKCE with S256)")
-        })?;
-        let code_challenge = CodeChallenge::parse(challenge, params.get("code_challenge_method"))
-            .map_err(|e| AuthorizeError::invalid(e.0))?;
+        // Whether this client may leave PKCE out is the sign-in's decision, which knows it.
+        let code_challenge = match (
+            params.get("code_challenge"),
+            params.get("code_challenge_method"),
+        ) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(AuthorizeError::invalid(
+                    "code_challenge_method was sent without a code_challenge",
+                ));
+            }
+            (Some(challenge), method) => Some(
+                CodeChallenge::parse(challenge, method)
+                    .map_err(|e| AuthorizeError::invalid(e.0))?,
+            ),
+        };
         let resource = params
             .get("resource")
             .map(|r| ApiIdentifier::parse(r).map_err(|e| AuthorizeError::invalid(e.0)))

@@ -111,7 +111,11 @@ impl SignIn {
             scope: v.request.scope.to_string(),
             audience: v.audience.clone(),
             nonce: v.request.nonce.clone(),
-            code_challenge: v.request.code_challenge.as_str().to_owned(),
+            code_challenge: v
+                .request
+                .code_challenge
+                .as_ref()
+                .map_or_else(String::new, |c| c.as_str().to_owned()),
             auth_time: session.auth_time,
             sid: session.sid.clone(),
             redirect_uri_given: v.redirect_uri_given,

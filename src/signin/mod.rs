@@ -164,6 +164,11 @@ impl SignIn {
             }));
         }
         let request = AuthorizeRequest::parse(params).map_err(redirect)?;
+        if request.code_challenge.is_none() && client.pkce_required {
+            return Err(redirect(AuthorizeError::invalid(
+                "code_challenge is required (PKCE with S256)",
+            )));
+        }
         let audience = scopes::audience(
             &client,
             &request.scope,

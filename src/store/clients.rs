@@ -10,6 +10,7 @@ use super::resource_servers::register_resource_server;
 use super::roles::{Holder, grant_role};
 use super::tenants::tenant_id;
 mod load;
+mod update;
 
 use super::{Error, Result, Store, bump_generation, commit_change, new_id, set_field};
 use crate::crypto::SecretHash;
@@ -18,6 +19,7 @@ use crate::protocol::{
 };
 pub(crate) use load::load_by_row;
 use load::{By, load};
+pub use update::ClientUpdate;
 
 /// A client as the token endpoint needs it: everything resolved, ready to cache.
 #[derive(Debug, Clone)]
@@ -48,6 +50,8 @@ pub struct ClientRecord {
     pub public: bool,
     /// A first-party client whose users are not asked for consent.
     pub skip_consent: bool,
+    /// Authorization requests must carry a PKCE challenge; always so for a public client.
+    pub pkce_required: bool,
 }
 
 /// What an operator asks for when registering a client.
@@ -65,6 +69,7 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub public: bool,
     pub skip_consent: bool,
+    pub pkce_required: bool,
 }
 
 impl NewClient {
@@ -97,6 +102,17 @@ impl NewClient {
                 "the refresh_token grant comes with authorization_code".into(),
             ));
         }
+        if self.public && !self.pkce_required {
+            return Err(Error::Invalid(
+                "a public client always uses PKCE: --pkce optional is only for confidential clients".into(),
+            ));
+        }
+        if !self.pkce_required && !has(GrantType::AuthorizationCode) {
+            return Err(Error::Invalid(
+                "--pkce concerns the authorization_code grant, which the client does not have"
+                    .into(),
+            ));
+        }
         if self.public && has(GrantType::ClientCredentials) {
             return Err(Error::Invalid(
                 "a public client has no secret, so it cannot use client_credentials".into(),
@@ -114,18 +130,14 @@ impl Store {
         secret: Option<&SecretHash>,
         now: i64,
     ) -> Result<ClientRecord> {
-        if new.name.trim().is_empty() || new.name.len() > 200 {
-            return Err(Error::Invalid(
-                "client name must be 1 to 200 characters".into(),
-            ));
-        }
+        check_name(&new.name)?;
         new.validate()?;
         let mut tx = self.begin_write().await?;
         let tenant_row = tenant_id(&mut tx, &new.tenant).await?;
         let id = new_id(now)?;
         sqlx::query(
             "INSERT INTO clients (id, client_id, tenant_id, name, secret_hash, token_ttl, disabled_at, created_at, \
-             updated_at, is_public, skip_consent) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9)",
+             updated_at, is_public, skip_consent, pkce_required) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9, $10)",
         )
         .bind(&id)
         .bind(client_id.as_str())
@@ -136,10 +148,11 @@ impl Store {
         .bind(now)
         .bind(i64::from(new.public))
         .bind(i64::from(new.skip_consent))
+        .bind(i64::from(new.pkce_required))
         .execute(&mut *tx)
         .await
         .map_err(Error::from)
-        .on_conflict(|| format!("client {client_id} already exists"))?;
+        .on_conflict(|| name_taken(&new.tenant, &new.name))?;
         let uris = [
             ("login", &new.redirect_uris),
             ("logout", &new.post_logout_redirect_uris),
@@ -271,6 +284,22 @@ impl Store {
 
 pub(crate) fn no_such_client(client_id: &ClientId) -> Error {
     Error::NotFound(format!("client {client_id} does not exist"))
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(Error::Invalid(
+            "client name must be 1 to 200 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The client_id is random, so a conflict on insert or rename is the name.
+fn name_taken(tenant: &TenantSlug, name: &str) -> String {
+    format!(
+        "tenant {tenant} already has a client named {name:?}; client names are unique per tenant"
+    )
 }
 
 async fn grant_api(

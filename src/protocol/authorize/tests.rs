@@ -111,3 +111,16 @@ fn the_addressee_errors_are_for_the_page() {
     assert!(Addressee::parse(&FormParams::parse(b"response_type=code").unwrap()).is_err());
     assert!(Addressee::parse(&FormParams::parse(b"client_id=%07").unwrap()).is_err());
 }
+
+#[test]
+fn a_request_without_pkce_parses_and_leaves_the_decision_to_the_client_registration() {
+    let without = GOOD
+        .replace("&code_challenge_method=S256", "")
+        .split('&')
+        .filter(|p| !p.starts_with("code_challenge="))
+        .collect::<Vec<_>>()
+        .join("&");
+    let params = FormParams::parse(without.as_bytes()).unwrap();
+    let request = AuthorizeRequest::parse(&params).unwrap();
+    assert_eq!(request.code_challenge, None);
+}

@@ -26,6 +26,7 @@ pub(super) struct ClientRow {
     created_at: i64,
     is_public: i64,
     skip_consent: i64,
+    pkce_required: i64,
 }
 
 /// How `load` finds the client.
@@ -40,11 +41,11 @@ impl By {
         match self {
             Self::RowId => {
                 "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at, c.is_public, c.skip_consent FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
+                 c.created_at, c.is_public, c.skip_consent, c.pkce_required FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
             }
             Self::ClientId => {
                 "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at, c.is_public, c.skip_consent FROM clients c JOIN tenants t ON t.id = c.tenant_id \
+                 c.created_at, c.is_public, c.skip_consent, c.pkce_required FROM clients c JOIN tenants t ON t.id = c.tenant_id \
                  WHERE c.client_id = $1"
             }
         }
@@ -159,5 +160,7 @@ pub(super) async fn load(
         post_logout_redirect_uris,
         public: row.is_public != 0,
         skip_consent: row.skip_consent != 0,
+        // A public client has nothing else to prove the code is its own.
+        pkce_required: row.pkce_required != 0 || row.is_public != 0,
     }))
 }

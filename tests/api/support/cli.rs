@@ -85,7 +85,9 @@ impl TestDb {
             "--scope",
             scope,
         ];
-        self.cli_client(tenant, "service", &args).await
+        // Client names are unique per tenant; a test may make several services in one.
+        let name = format!("service {}", super::db::random_hex());
+        self.cli_client(tenant, &name, &args).await
     }
 
     pub async fn cli_tenants(&self, slugs: &[&str]) {

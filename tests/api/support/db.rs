@@ -71,7 +71,7 @@ pub async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> String
     }
 }
 
-fn random_hex() -> String {
+pub fn random_hex() -> String {
     let mut bytes = [0u8; 8];
     castellan::crypto::random::fill(&mut bytes).unwrap();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -162,7 +162,8 @@ impl TestDb {
     ) -> TestClient {
         self.register(&NewClient {
             tenant: TenantSlug::parse(tenant).unwrap(),
-            name: "test client".into(),
+            // Names are unique per tenant; tests tell their clients apart by id.
+            name: format!("test client {}", random_hex()),
             grant_types: vec![GrantType::ClientCredentials],
             apis: apis
                 .iter()
@@ -175,6 +176,7 @@ impl TestDb {
             post_logout_redirect_uris: vec![],
             public: false,
             skip_consent: false,
+            pkce_required: true,
         })
         .await
     }
@@ -204,6 +206,7 @@ impl TestDb {
             post_logout_redirect_uris: vec![RedirectUri::parse(super::BYE).unwrap()],
             public: false,
             skip_consent: false,
+            pkce_required: true,
         })
         .await
     }
