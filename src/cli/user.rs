@@ -1,6 +1,6 @@
 //! `castellan user ...`
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use clap::Subcommand;
 
@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::crypto::password::{self, MAX_PASSWORD_BYTES};
 use crate::protocol::TenantSlug;
 use crate::store::Store;
-use crate::store::users::{NewUser, UserRecord};
+use crate::store::users::{NewUser, ProfileUpdate, UserRecord};
 
 /// NIST SP 800-63B's floor for chosen passwords.
 const MIN_PASSWORD_CHARS: usize = 8;
@@ -24,14 +24,45 @@ pub enum UserCommand {
         username: String,
         #[arg(long)]
         email: Option<String>,
-        /// Display name.
+        /// The address is known to be the user's (the `email_verified` claim).
+        #[arg(long, requires = "email")]
+        email_verified: bool,
+        /// Display name (the `name` claim).
         #[arg(long)]
         name: Option<String>,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
         #[arg(long = "role", value_name = "ROLE")]
         roles: Vec<String>,
-        /// Read the password from standard input (required).
+        /// Read the password from standard input (required); at a terminal, it is asked for
+        /// twice without echo.
         #[arg(long, required = true)]
         password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's profile claims; a new email address is unverified unless
+    /// `--email-verified true` says otherwise.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)
+        .args(["email", "no_email", "email_verified", "name", "given_name", "family_name"])))]
+    Update {
+        #[arg(long)]
+        tenant: String,
+        username: String,
+        #[arg(long, conflicts_with = "no_email")]
+        email: Option<String>,
+        #[arg(long)]
+        no_email: bool,
+        #[arg(long, value_name = "true|false")]
+        email_verified: Option<bool>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -90,7 +121,10 @@ pub async fn run(cmd: UserCommand, store: &Store, clock: &Clock) -> Result<(), C
             tenant,
             username,
             email,
+            email_verified,
             name,
+            given_name,
+            family_name,
             roles,
             password_stdin: _,
             json,
@@ -99,7 +133,10 @@ pub async fn run(cmd: UserCommand, store: &Store, clock: &Clock) -> Result<(), C
                 tenant: usage(TenantSlug::parse(&tenant))?,
                 username,
                 email,
+                email_verified,
                 name,
+                given_name,
+                family_name,
                 roles,
             };
             let hash = hash_from_stdin().await?;
@@ -108,6 +145,38 @@ pub async fn run(cmd: UserCommand, store: &Store, clock: &Clock) -> Result<(), C
                 return output::json(&user);
             }
             println!("created user {} in tenant {}", user.username, user.tenant);
+            Ok(())
+        }
+        UserCommand::Update {
+            tenant,
+            username,
+            email,
+            no_email,
+            email_verified,
+            name,
+            given_name,
+            family_name,
+            json,
+        } => {
+            let tenant = usage(TenantSlug::parse(&tenant))?;
+            let change = ProfileUpdate {
+                email: if no_email {
+                    Some(None)
+                } else {
+                    email.map(Some)
+                },
+                email_verified,
+                name: name.map(Some),
+                given_name: given_name.map(Some),
+                family_name: family_name.map(Some),
+            };
+            let user = store
+                .update_user_profile(&tenant, &username, &change, clock.now())
+                .await?;
+            if json {
+                return output::json(&user);
+            }
+            println!("updated user {username} in tenant {tenant}");
             Ok(())
         }
         UserCommand::List { tenant, json } => {
@@ -191,7 +260,32 @@ fn print_row(u: &UserRecord) {
 }
 
 /// Reads the password (one trailing newline dropped) and hashes it off the async workers.
+/// At a terminal it is asked for twice, without echo, so it is neither shown nor mistyped.
 async fn hash_from_stdin() -> Result<String, CliError> {
+    let password = if std::io::stdin().is_terminal() {
+        prompt_twice()?
+    } else {
+        read_piped()?
+    };
+    check_and_hash(password).await
+}
+
+fn prompt_twice() -> Result<String, CliError> {
+    let read = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map_err(|e| CliError::Usage(format!("cannot read the password at the terminal: {e}")))
+    };
+    let first = read("Password: ")?;
+    let again = read("Repeat the password: ")?;
+    if first != again {
+        return Err(CliError::Usage(
+            "the two passwords differ; nothing was changed".into(),
+        ));
+    }
+    Ok(first)
+}
+
+fn read_piped() -> Result<String, CliError> {
     let mut raw = Vec::new();
     std::io::stdin()
         .take(MAX_PASSWORD_BYTES as u64 + 2)
@@ -201,11 +295,14 @@ async fn hash_from_stdin() -> Result<String, CliError> {
         })?;
     let text = String::from_utf8(raw)
         .map_err(|_| CliError::Usage("the password is not valid UTF-8".into()))?;
-    let password = text
+    Ok(text
         .strip_suffix('\n')
         .map(|p| p.strip_suffix('\r').unwrap_or(p))
         .unwrap_or(&text)
-        .to_owned();
+        .to_owned())
+}
+
+async fn check_and_hash(password: String) -> Result<String, CliError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(CliError::Usage(format!(
             "the password must have at least {MIN_PASSWORD_CHARS} characters"

@@ -178,7 +178,11 @@ impl Issuer {
             azp: client.client_id.as_str(),
             name: user.name.as_deref().filter(|_| profile),
             preferred_username: Some(user.username.as_str()).filter(|_| profile),
-            email: user.email.as_deref().filter(|_| scopes.contains(&"email")),
+            given_name: user.given_name.as_deref().filter(|_| profile),
+            family_name: user.family_name.as_deref().filter(|_| profile),
+            updated_at: Some(user.updated_at).filter(|_| profile),
+            email: email(user, &scopes),
+            email_verified: email(user, &scopes).map(|_| user.email_verified),
             roles: &user.roles,
             tenant_id: &user.tenant,
             sid: signed_in.sid,
@@ -269,4 +273,9 @@ fn check(
             }
         }
     }
+}
+
+/// The address, when the `email` scope was granted and the user has one.
+fn email<'a>(user: &'a UserRecord, scopes: &[&str]) -> Option<&'a str> {
+    user.email.as_deref().filter(|_| scopes.contains(&"email"))
 }

@@ -25,12 +25,21 @@ impl Issuer {
         out.insert("sub".into(), json!(user.id));
         if scopes.contains(&"profile") {
             out.insert("preferred_username".into(), json!(user.username));
-            if let Some(name) = &user.name {
-                out.insert("name".into(), json!(name));
+            let names = [
+                ("name", &user.name),
+                ("given_name", &user.given_name),
+                ("family_name", &user.family_name),
+            ];
+            for (claim, value) in names {
+                if let Some(value) = value {
+                    out.insert(claim.into(), json!(value));
+                }
             }
+            out.insert("updated_at".into(), json!(user.updated_at));
         }
         if let Some(email) = user.email.as_ref().filter(|_| scopes.contains(&"email")) {
             out.insert("email".into(), json!(email));
+            out.insert("email_verified".into(), json!(user.email_verified));
         }
         // Omitted when empty, as in the tokens.
         if !user.roles.is_empty() {

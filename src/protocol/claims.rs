@@ -45,7 +45,17 @@ pub struct IdTokenClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<&'a str>,
+    /// With `profile` (OIDC Core §5.1): when the user's profile last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<&'a str>,
+    /// Sent with `email`, never alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub roles: &'a [String],
     pub tenant_id: &'a str,

@@ -15,12 +15,18 @@ pub struct UserRecord {
     pub tenant: String,
     pub username: String,
     pub email: Option<String>,
+    /// Whether the operator vouches that the address is the user's (OIDC `email_verified`).
+    pub email_verified: bool,
     pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
     pub roles: Vec<String>,
     /// Union of the roles' permissions, sorted.
     pub permissions: Vec<String>,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
+    /// When the profile last changed (OIDC `updated_at`).
+    pub updated_at: i64,
 }
 
 #[derive(Debug)]
@@ -28,8 +34,32 @@ pub struct NewUser {
     pub tenant: TenantSlug,
     pub username: String,
     pub email: Option<String>,
+    pub email_verified: bool,
     pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
     pub roles: Vec<String>,
+}
+
+/// A change to a user's profile; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate {
+    pub email: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+    pub name: Option<Option<String>>,
+    pub given_name: Option<Option<String>>,
+    pub family_name: Option<Option<String>>,
+}
+
+/// Names shown to relying parties: at most 200 characters, no control characters.
+fn validate_profile_name(what: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control)
+    {
+        return Err(Error::Invalid(format!(
+            "{what} must be 1 to 200 characters without control characters"
+        )));
+    }
+    Ok(())
 }
 
 /// Usernames: 1 to 128 characters, no whitespace or control characters (unicode is fine).
@@ -57,15 +87,20 @@ pub fn validate_email(email: &str) -> Result<()> {
         .ok_or_else(|| Error::Invalid(format!("{email:?} is not an email address")))
 }
 
-type UserRow = (
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    i64,
-);
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: String,
+    slug: String,
+    username: String,
+    email: Option<String>,
+    email_verified: i64,
+    name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    disabled_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
 
 impl Store {
     pub async fn create_user(
@@ -78,12 +113,21 @@ impl Store {
         if let Some(email) = &new.email {
             validate_email(email)?;
         }
+        for (what, value) in [
+            ("name", &new.name),
+            ("given name", &new.given_name),
+            ("family name", &new.family_name),
+        ] {
+            if let Some(value) = value {
+                validate_profile_name(what, value)?;
+            }
+        }
         let mut tx = self.begin_write().await?;
         let tenant_row = tenant_id(&mut tx, &new.tenant).await?;
         let id = new_id(now)?;
         sqlx::query(
-            "INSERT INTO users (id, tenant_id, username, email, name, password_hash, disabled_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7)",
+            "INSERT INTO users (id, tenant_id, username, email, name, password_hash, disabled_at, created_at, updated_at, \
+             email_verified, given_name, family_name) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9, $10)",
         )
         .bind(&id)
         .bind(&tenant_row)
@@ -92,6 +136,9 @@ impl Store {
         .bind(new.name.as_deref())
         .bind(password_hash)
         .bind(now)
+        .bind(i64::from(new.email_verified && new.email.is_some()))
+        .bind(new.given_name.as_deref())
+        .bind(new.family_name.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(Error::from)
@@ -207,6 +254,58 @@ impl Store {
         .await
     }
 
+    /// Changes profile claims. A new address is unverified unless the change says otherwise.
+    pub async fn update_user_profile(
+        &self,
+        tenant: &TenantSlug,
+        username: &str,
+        change: &ProfileUpdate,
+        now: i64,
+    ) -> Result<UserRecord> {
+        if let Some(Some(email)) = &change.email {
+            validate_email(email)?;
+        }
+        for (what, value) in [
+            ("name", &change.name),
+            ("given name", &change.given_name),
+            ("family name", &change.family_name),
+        ] {
+            if let Some(Some(value)) = value {
+                validate_profile_name(what, value)?;
+            }
+        }
+        let mut tx = self.begin_write().await?;
+        let (id, _) = user_id(&mut tx, tenant, username).await?;
+        let current = load(&mut tx, &id).await?;
+        let email = change.email.clone().unwrap_or(current.email.clone());
+        let verified = match (change.email_verified, &change.email) {
+            (Some(v), _) => v,
+            (None, Some(new)) if *new != current.email => false,
+            (None, _) => current.email_verified,
+        };
+        if verified && email.is_none() {
+            return Err(Error::Invalid(
+                "a user without an email address has nothing to verify".into(),
+            ));
+        }
+        sqlx::query(
+            "UPDATE users SET email = $1, email_verified = $2, name = $3, given_name = $4, \
+             family_name = $5, updated_at = $6 WHERE id = $7",
+        )
+        .bind(email)
+        .bind(i64::from(verified))
+        .bind(change.name.clone().unwrap_or(current.name))
+        .bind(change.given_name.clone().unwrap_or(current.given_name))
+        .bind(change.family_name.clone().unwrap_or(current.family_name))
+        .bind(now)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+        let user = load(&mut tx, &id).await?;
+        commit_change(tx).await?;
+        Ok(user)
+    }
+
     pub async fn delete_user(&self, tenant: &TenantSlug, username: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let (id, _) = user_id(&mut tx, tenant, username).await?;
@@ -297,23 +396,28 @@ async fn user_id(
 }
 
 async fn load(tx: &mut Transaction<'_, Any>, id: &str) -> Result<UserRecord> {
-    let (id, tenant, username, email, name, disabled_at, created_at): UserRow = sqlx::query_as(
-        "SELECT u.id, t.slug, u.username, u.email, u.name, u.disabled_at, u.created_at \
+    let row: UserRow = sqlx::query_as(
+        "SELECT u.id, t.slug, u.username, u.email, u.email_verified, u.name, u.given_name, \
+         u.family_name, u.disabled_at, u.created_at, u.updated_at \
          FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1",
     )
     .bind(id)
     .fetch_one(&mut **tx)
     .await?;
-    let (roles, permissions) = roles_and_permissions(tx, Holder::User, &id).await?;
+    let (roles, permissions) = roles_and_permissions(tx, Holder::User, &row.id).await?;
     Ok(UserRecord {
-        id,
-        tenant,
-        username,
-        email,
-        name,
+        id: row.id,
+        tenant: row.slug,
+        username: row.username,
+        email: row.email,
+        email_verified: row.email_verified != 0,
+        name: row.name,
+        given_name: row.given_name,
+        family_name: row.family_name,
         roles,
         permissions,
-        disabled_at,
-        created_at,
+        disabled_at: row.disabled_at,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     })
 }

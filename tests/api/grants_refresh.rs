@@ -277,6 +277,9 @@ async fn concurrent_writers_wait_for_each_other(backend: Backend) {
                 let new = NewUser {
                     tenant: TenantSlug::parse("default").unwrap(),
                     username: format!("user-{i}"),
+                    email_verified: false,
+                    given_name: None,
+                    family_name: None,
                     email: None,
                     name: None,
                     roles: vec![],

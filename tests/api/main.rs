@@ -47,6 +47,7 @@ mod server_audit;
 mod sessions;
 mod shutdown;
 mod signin;
+mod standard_claims;
 mod tenancy;
 mod token_auth;
 mod token_errors;

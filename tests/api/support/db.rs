@@ -228,6 +228,9 @@ impl TestDb {
         let user = NewUser {
             tenant: TenantSlug::parse("default").unwrap(),
             username: "ada".into(),
+            email_verified: false,
+            given_name: None,
+            family_name: None,
             email: Some("ada@example.com".into()),
             name: Some("Ada Lovelace".into()),
             roles: roles.iter().map(|r| r.to_string()).collect(),

@@ -24,6 +24,9 @@ pub async fn client_and_user(db: &TestDb) -> (String, String) {
     let new = NewUser {
         tenant: TenantSlug::parse("default").unwrap(),
         username: "ada".into(),
+        email_verified: false,
+        given_name: None,
+        family_name: None,
         email: None,
         name: None,
         roles: vec![],
