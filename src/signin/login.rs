@@ -28,7 +28,7 @@ const WRONG_CREDENTIALS: &str = "The username or password is not right.";
 /// What the password check found.
 enum Checked {
     Accepted {
-        user: UserRecord,
+        user: Box<UserRecord>,
         hash: String,
     },
     /// Wrong password, unknown or disabled user; `known` is the user's row id if there is one.
@@ -67,7 +67,7 @@ impl SignIn {
         let account = lockout::account_key(verified.client.tenant.as_str(), attempt.username);
         let locks_until = self.locked_out(verified, attempt, &account, now).await?;
         let (user, hash) = match self.check_password(verified, attempt).await? {
-            Checked::Accepted { user, hash } => (user, hash),
+            Checked::Accepted { user, hash } => (*user, hash),
             Checked::Refused { known } => {
                 let step = self.refuse(verified, attempt, known, locks_until, now);
                 return Err(Stop::Show(step));
@@ -186,7 +186,10 @@ impl SignIn {
             .unwrap_or(false);
         Ok(match found {
             Some((user, _)) if matches && user.disabled_at.is_none() => {
-                Checked::Accepted { user, hash }
+                Checked::Accepted {
+                    user: Box::new(user),
+                    hash,
+                }
             }
             found => Checked::Refused {
                 known: found.map(|(u, _)| u.id),
