@@ -63,7 +63,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             headers::secure,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.ctx.metrics),
+            observe::Observer {
+                metrics: Arc::clone(&state.ctx.metrics),
+                trusted_proxies: Arc::clone(&state.trusted_proxies),
+            },
             observe::observe,
         ))
         .with_state(state)

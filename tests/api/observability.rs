@@ -90,3 +90,32 @@ async fn every_response_has_a_request_id() {
         .unwrap();
     assert_ne!(id_of(&forged), "a b\tforged");
 }
+
+/// An error page names the request's id, the one in `X-Request-Id` (and the log), so the
+/// person can quote it to the operators.
+#[tokio::test]
+async fn the_error_page_shows_the_request_id() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let page = app
+        .http
+        .get(app.url("/authorize?client_id=nobody&response_type=code"))
+        .header("x-request-id", "edge-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    assert_eq!(page.headers()["x-request-id"], "edge-42");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<code id="request-id">edge-42</code>"#),
+        "{html}"
+    );
+    let fresh = app
+        .http
+        .get(app.url("/authorize?client_id=nobody"))
+        .send()
+        .await
+        .unwrap();
+    let id = fresh.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(fresh.text().await.unwrap().contains(&id));
+}
