@@ -174,6 +174,24 @@ impl Config {
             known: vec![],
             errors: vec![],
         };
+        Self::read(&mut src, also_read)
+    }
+
+    /// The name of every setting (the file's keys; the variables are `CASTELLAN_` + upper case),
+    /// in the order they are read.
+    pub fn setting_names() -> Vec<&'static str> {
+        let env = HashMap::new();
+        let mut src = Sources {
+            env: &env,
+            file: toml::Table::new(),
+            known: vec![],
+            errors: vec![],
+        };
+        let _ = Self::read(&mut src, &[]);
+        src.known
+    }
+
+    fn read(src: &mut Sources<'_>, also_read: &[&str]) -> Result<Self, ConfigError> {
         let listen: SocketAddr = match src
             .raw("listen")
             .as_deref()
@@ -307,7 +325,7 @@ impl Config {
             errors.push("lockout_base_delay must not exceed lockout_max_delay".into());
         }
         if !src.errors.is_empty() {
-            return Err(ConfigError(src.errors));
+            return Err(ConfigError(std::mem::take(&mut src.errors)));
         }
         Ok(Self {
             listen,
@@ -337,5 +355,7 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod example_file;
 #[cfg(test)]
 mod tests;
