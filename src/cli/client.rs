@@ -19,6 +19,9 @@ pub enum ClientCommand {
         tenant: String,
         #[arg(long)]
         name: String,
+        /// What the sign-in pages call the client (default: its name).
+        #[arg(long = "display-name", value_name = "NAME")]
+        display_name: Option<String>,
         #[arg(long = "grant", value_name = "GRANT")]
         grants: Vec<String>,
         /// An API the client may call; the `--scope`s that follow it are granted for it.
@@ -59,9 +62,12 @@ pub enum ClientCommand {
     },
     /// Make the client resource server of APIs (it may introspect their tokens of its tenant).
     #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)
-        .args(["resource_server_for", "not_resource_server_for"])))]
+        .args(["resource_server_for", "not_resource_server_for", "display_name"])))]
     Update {
         id: String,
+        /// What the sign-in pages call the client; "" shows its name again.
+        #[arg(long = "display-name", value_name = "NAME")]
+        display_name: Option<String>,
         #[arg(long = "resource-server-for", value_name = "URI")]
         resource_server_for: Vec<String>,
         #[arg(long = "not-resource-server-for", value_name = "URI")]
@@ -96,6 +102,7 @@ struct ClientView<'a> {
     client_secret: Option<&'a str>,
     tenant: &'a str,
     name: &'a str,
+    display_name: Option<&'a str>,
     grant_types: Vec<&'static str>,
     apis: Vec<ApiGrantView<'a>>,
     resource_server_for: Vec<&'a str>,
@@ -124,6 +131,7 @@ fn view<'a>(c: &'a ClientRecord, secret: Option<&'a str>) -> ClientView<'a> {
         client_secret: secret,
         tenant: c.tenant.as_str(),
         name: &c.name,
+        display_name: c.display_name.as_deref(),
         grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
         apis: c
             .apis
@@ -158,6 +166,9 @@ fn print(c: &ClientRecord, secret: Option<&str>, json: bool) -> Result<(), CliEr
     }
     rows.push(("tenant", v.tenant.to_owned()));
     rows.push(("name", v.name.to_owned()));
+    if let Some(shown) = v.display_name {
+        rows.push(("display_name", shown.to_owned()));
+    }
     rows.push(("grants", v.grant_types.join(" ")));
     for api in &v.apis {
         rows.push(("api", format!("{} [{}]", api.api, api.scopes.join(" "))));
@@ -211,6 +222,7 @@ pub async fn run(
         ClientCommand::Create {
             tenant,
             name,
+            display_name,
             grants,
             apis,
             scopes,
@@ -227,6 +239,7 @@ pub async fn run(
             let new = NewClient {
                 tenant: usage(TenantSlug::parse(&tenant))?,
                 name,
+                display_name,
                 grant_types: grants
                     .iter()
                     .map(|g| usage(GrantType::parse(g)))
@@ -268,11 +281,17 @@ pub async fn run(
         }
         ClientCommand::Update {
             id,
+            display_name,
             resource_server_for,
             not_resource_server_for,
             json,
         } => {
             let id = client_id(&id)?;
+            if let Some(shown) = &display_name {
+                store
+                    .set_client_display_name(&id, Some(shown), clock.now())
+                    .await?;
+            }
             let record = store
                 .update_resource_servers(
                     &id,

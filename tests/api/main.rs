@@ -36,6 +36,7 @@ mod logs;
 mod multinode;
 mod observability;
 mod outage;
+mod pages;
 mod purge;
 mod rate_limits;
 mod refresh;

@@ -163,6 +163,7 @@ impl TestDb {
         self.register(&NewClient {
             tenant: TenantSlug::parse(tenant).unwrap(),
             name: "test client".into(),
+            display_name: None,
             grant_types: vec![GrantType::ClientCredentials],
             apis: apis
                 .iter()
@@ -186,12 +187,14 @@ impl TestDb {
             .await
     }
 
-    /// "Ledger Web": a confidential web client of the default tenant that asks for consent,
-    /// redirects to [`super::REDIRECT`] (and after logout to [`super::BYE`]) and may call `apis`.
+    /// "Ledger Web" (technical name `ledger-web`): a confidential web client of the default
+    /// tenant that asks for consent, redirects to [`super::REDIRECT`] (and after logout to
+    /// [`super::BYE`]) and may call `apis`.
     pub async fn create_web_client(&self, apis: &[(&str, &[&str])]) -> TestClient {
         self.register(&NewClient {
             tenant: TenantSlug::parse("default").unwrap(),
-            name: "Ledger Web".into(),
+            name: "ledger-web".into(),
+            display_name: Some("Ledger Web".into()),
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             apis: apis
                 .iter()
