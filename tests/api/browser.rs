@@ -296,7 +296,7 @@ fn authorize_url_for(app: &TestApp, rp: &Rp, scope: &str) -> String {
 }
 
 /// Types `ada` and `password` into the login form, as a person would.
-async fn type_credentials(page: &Client, password: &str) {
+pub(crate) async fn type_credentials(page: &Client, password: &str) {
     for (field, text) in [("username", "ada"), ("password", password)] {
         page.find(Locator::Id(field))
             .await
@@ -307,7 +307,7 @@ async fn type_credentials(page: &Client, password: &str) {
     }
 }
 
-async fn submit(page: &Client) {
+pub(crate) async fn submit(page: &Client) {
     let button = page
         .find(Locator::Css("button[type=submit]"))
         .await
@@ -316,7 +316,7 @@ async fn submit(page: &Client) {
 }
 
 /// The element `locator` finds, once the page shows it.
-async fn appears(page: &Client, locator: Locator<'_>) -> Element {
+pub(crate) async fn appears(page: &Client, locator: Locator<'_>) -> Element {
     page.wait()
         .at_most(PATIENCE)
         .for_element(locator)
@@ -345,14 +345,14 @@ async fn screenshot(page: &Client, name: &str) {
 /// A headless Chromium behind its own chromedriver. chromedriver runs in its own process group,
 /// which Chromium joins, so dropping this kills every process the test started, even after a
 /// failed assertion.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::launch(None).await
     }
 
@@ -419,7 +419,7 @@ impl Browser {
     }
 
     /// Ends the session, so chromedriver shuts Chromium down cleanly.
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.client.clone().close().await.unwrap();
     }
 }

@@ -52,3 +52,4 @@ mod token_grant;
 mod token_hostile;
 mod userinfo;
 mod users;
+mod web_client;
