@@ -91,6 +91,13 @@ async fn logs_are_json_with_request_ids_and_no_secrets() {
         "no line carries the token request's id {request_id}"
     );
     assert!(
+        lines.iter().any(|l| l["target"] == "castellan::access"
+            && l["fields"]["request_id"] == request_id.as_str()
+            && l["fields"]["route"] == "/token"
+            && l["fields"]["status"] == 200),
+        "no access line for the token request {request_id}"
+    );
+    assert!(
         lines
             .iter()
             .any(|l| l["fields"]["message"] == "castellan stopped"),
