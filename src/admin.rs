@@ -82,6 +82,7 @@ pub async fn bootstrap(
     let new = NewClient {
         tenant,
         name: "bootstrap admin".into(),
+        display_name: None,
         grant_types: vec![GrantType::ClientCredentials],
         apis: vec![(api, vec![scope])],
         resource_server_for: vec![],

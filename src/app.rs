@@ -57,6 +57,8 @@ pub enum StartError {
 
 pub struct App {
     listener: TcpListener,
+    /// `metrics_listen`'s listener, when `/metrics` is served apart.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     limits: http::server::Limits,
     request_timeout: Duration,
@@ -90,6 +92,14 @@ impl App {
                 addr: config.listen,
                 source,
             })?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
         let Installation {
             store,
             keys,
@@ -151,6 +161,7 @@ impl App {
         let jobs = jobs::spawn(&state, config, &rotator);
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             limits: http::server::Limits {
                 header_timeout: Duration::from_secs(config.header_timeout),
@@ -169,6 +180,13 @@ impl App {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Where `/metrics` is served apart from the rest, if `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn port(&self) -> u16 {
@@ -198,8 +216,32 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let router = http::router(self.state.clone(), self.request_timeout);
+        let router = http::router(
+            self.state.clone(),
+            self.request_timeout,
+            self.metrics_listener.is_none(),
+        );
+        // One shutdown for both listeners: the metrics one stops with the main one.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let metrics_server = self.metrics_listener.map(|listener| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(http::server::serve(
+                listener,
+                http::metrics_router(self.state.clone()),
+                self.limits,
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            ))
+        });
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
         http::server::serve(self.listener, router, self.limits, shutdown).await;
+        if let Some(server) = metrics_server {
+            let _ = server.await;
+        }
         for job in &self.jobs {
             job.abort();
         }

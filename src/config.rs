@@ -114,6 +114,9 @@ pub struct Config {
     pub header_timeout: u64,
     /// Seconds a whole request may take.
     pub request_timeout: u64,
+    /// Where `/metrics` is served instead of on `listen` (so it need not be public); `None`
+    /// keeps it on the main listener.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Every problem found, reported together so an operator fixes them in one go.
@@ -171,6 +174,24 @@ impl Config {
             known: vec![],
             errors: vec![],
         };
+        Self::read(&mut src, also_read)
+    }
+
+    /// The name of every setting (the file's keys; the variables are `CASTELLAN_` + upper case),
+    /// in the order they are read.
+    pub fn setting_names() -> Vec<&'static str> {
+        let env = HashMap::new();
+        let mut src = Sources {
+            env: &env,
+            file: toml::Table::new(),
+            known: vec![],
+            errors: vec![],
+        };
+        let _ = Self::read(&mut src, &[]);
+        src.known
+    }
+
+    fn read(src: &mut Sources<'_>, also_read: &[&str]) -> Result<Self, ConfigError> {
         let listen: SocketAddr = match src
             .raw("listen")
             .as_deref()
@@ -264,6 +285,14 @@ impl Config {
         let bootstrap_secret_file = src.raw("bootstrap_secret_file").map(PathBuf::from);
         let header_timeout = src.int("header_timeout", 10, 1, 300);
         let request_timeout = src.int("request_timeout", 30, 1, 600);
+        let metrics_listen = src.raw("metrics_listen").and_then(|raw| {
+            let addr = raw.parse::<SocketAddr>();
+            if addr.is_err() {
+                let why = "must be an address and port, e.g. 127.0.0.1:9090";
+                src.errors.push(format!("metrics_listen {raw:?} {why}"));
+            }
+            addr.ok()
+        });
         src.unknown_file_keys();
         src.unknown_variables(also_read);
 
@@ -289,11 +318,14 @@ impl Config {
         if sessions.refresh_idle_ttl > sessions.refresh_absolute_ttl {
             errors.push("refresh_idle_ttl must not exceed refresh_absolute_ttl".into());
         }
+        if metrics_listen.is_some_and(|m| m == listen && m.port() != 0) {
+            errors.push("metrics_listen must differ from listen".into());
+        }
         if lockout.base_delay > lockout.max_delay {
             errors.push("lockout_base_delay must not exceed lockout_max_delay".into());
         }
         if !src.errors.is_empty() {
-            return Err(ConfigError(src.errors));
+            return Err(ConfigError(std::mem::take(&mut src.errors)));
         }
         Ok(Self {
             listen,
@@ -318,9 +350,12 @@ impl Config {
             bootstrap_secret_file,
             header_timeout: header_timeout.unsigned_abs(),
             request_timeout: request_timeout.unsigned_abs(),
+            metrics_listen,
         })
     }
 }
 
+#[cfg(test)]
+mod example_file;
 #[cfg(test)]
 mod tests;

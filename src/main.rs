@@ -78,6 +78,9 @@ async fn serve(config: &Config) -> Result<(), String> {
     tracing::info!("{}", locations(config));
     print_bootstrap(&app.bootstrap, &app.bootstrap_file);
     tracing::info!(addr = %app.local_addr(), issuer = %app.issuer(), "castellan listening");
+    if let Some(addr) = app.metrics_addr() {
+        tracing::info!(%addr, "metrics served apart, at /metrics");
+    }
     app.run_until_stopped(shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

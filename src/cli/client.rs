@@ -19,6 +19,9 @@ pub enum ClientCommand {
         tenant: String,
         #[arg(long)]
         name: String,
+        /// What the sign-in pages call the client (default: its name).
+        #[arg(long = "display-name", value_name = "NAME")]
+        display_name: Option<String>,
         #[arg(long = "grant", value_name = "GRANT")]
         grants: Vec<String>,
         /// An API the client may call; the `--scope`s that follow it are granted for it.
@@ -111,6 +114,9 @@ pub enum ClientCommand {
         /// `optional` lets a confidential client sign users in without PKCE.
         #[arg(long, value_parser = ["required", "optional"])]
         pkce: Option<String>,
+        /// What the sign-in pages call the client; "" shows its name again.
+        #[arg(long = "display-name", value_name = "NAME")]
+        display_name: Option<String>,
         /// Make the client resource server of an API (it may introspect its tokens of its tenant).
         #[arg(long = "resource-server-for", value_name = "URI")]
         resource_server_for: Vec<String>,
@@ -146,6 +152,7 @@ struct ClientView<'a> {
     client_secret: Option<&'a str>,
     tenant: &'a str,
     name: &'a str,
+    display_name: Option<&'a str>,
     grant_types: Vec<&'static str>,
     apis: Vec<ApiGrantView<'a>>,
     resource_server_for: Vec<&'a str>,
@@ -175,6 +182,7 @@ fn view<'a>(c: &'a ClientRecord, secret: Option<&'a str>) -> ClientView<'a> {
         client_secret: secret,
         tenant: c.tenant.as_str(),
         name: &c.name,
+        display_name: c.display_name.as_deref(),
         grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
         apis: c
             .apis
@@ -210,6 +218,9 @@ fn print(c: &ClientRecord, secret: Option<&str>, json: bool) -> Result<(), CliEr
     }
     rows.push(("tenant", v.tenant.to_owned()));
     rows.push(("name", v.name.to_owned()));
+    if let Some(shown) = v.display_name {
+        rows.push(("display_name", shown.to_owned()));
+    }
     rows.push(("grants", v.grant_types.join(" ")));
     for api in &v.apis {
         rows.push(("api", format!("{} [{}]", api.api, api.scopes.join(" "))));
@@ -282,6 +293,7 @@ async fn create(
         ClientCommand::Create {
             tenant,
             name,
+            display_name,
             grants,
             apis,
             scopes,
@@ -299,6 +311,7 @@ async fn create(
             let new = NewClient {
                 tenant: usage(TenantSlug::parse(&tenant))?,
                 name,
+                display_name,
                 grant_types: grants
                     .iter()
                     .map(|g| usage(GrantType::parse(g)))
@@ -362,6 +375,7 @@ async fn change(
             token_ttl,
             default_token_ttl,
             pkce,
+            display_name,
             resource_server_for,
             not_resource_server_for,
             json,
@@ -412,14 +426,29 @@ async fn change(
                 || change.skip_consent.is_some()
                 || change.token_ttl.is_some()
                 || change.pkce_required.is_some();
-            if !changes_settings && servers.0.is_empty() && servers.1.is_empty() {
+            if !changes_settings
+                && display_name.is_none()
+                && servers.0.is_empty()
+                && servers.1.is_empty()
+            {
                 return Err(CliError::Usage(
                     "nothing to change: give at least one option (see `castellan client update --help`)".into(),
                 ));
             }
+            if changes_settings {
+                store
+                    .update_client_settings(&id, &change, clock.now())
+                    .await?;
+            }
+            if let Some(shown) = &display_name {
+                store
+                    .set_client_display_name(&id, Some(shown), clock.now())
+                    .await?;
+            }
             let mut record = store
-                .update_client_settings(&id, &change, clock.now())
-                .await?;
+                .find_client(&id)
+                .await?
+                .ok_or_else(|| CliError::Usage(format!("client {id} does not exist")))?;
             if !servers.0.is_empty() || !servers.1.is_empty() {
                 record = store
                     .update_resource_servers(&id, &servers.0, &servers.1, clock.now())

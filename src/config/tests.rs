@@ -53,6 +53,42 @@ fn environment_wins_over_the_file() {
 }
 
 #[test]
+fn metrics_listen_is_an_address_apart_from_listen() {
+    let c = Config::from_sources(
+        None,
+        &env(&[("CASTELLAN_METRICS_LISTEN", "127.0.0.1:9090")]),
+    )
+    .unwrap();
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+    assert_eq!(
+        Config::from_sources(None, &env(&[]))
+            .unwrap()
+            .metrics_listen,
+        None
+    );
+    let err =
+        Config::from_sources(None, &env(&[("CASTELLAN_METRICS_LISTEN", "9090")])).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("metrics_listen \"9090\" must be an address and port, e.g. 127.0.0.1:9090"),
+        "{err}"
+    );
+    let err = Config::from_sources(
+        None,
+        &env(&[
+            ("CASTELLAN_LISTEN", "127.0.0.1:8080"),
+            ("CASTELLAN_METRICS_LISTEN", "127.0.0.1:8080"),
+        ]),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("metrics_listen must differ from listen"),
+        "{err}"
+    );
+}
+
+#[test]
 fn publish_ahead_shorter_than_the_jwks_cache_is_refused() {
     let err = Config::from_sources(
         None,

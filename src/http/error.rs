@@ -138,8 +138,10 @@ impl PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        let request_id = super::observe::current_request_id();
         let mut response = render(&ErrorPage {
             message: &self.message,
+            request_id: request_id.as_deref(),
         });
         if response.status() == StatusCode::OK {
             *response.status_mut() = self.status;

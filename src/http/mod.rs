@@ -33,8 +33,10 @@ use crate::http::state::AppState;
 /// Largest request body accepted anywhere.
 pub const MAX_BODY: usize = 64 * 1024;
 
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    Router::new()
+/// Every endpoint; `/metrics` too unless `with_metrics` is false (it is then served apart, on
+/// `metrics_listen`, by [`metrics_router`]).
+pub fn router(state: AppState, request_timeout: Duration, with_metrics: bool) -> Router {
+    let endpoints = Router::new()
         .merge(token::router())
         .merge(introspect::router())
         .merge(signin::router())
@@ -42,8 +44,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(discovery::router())
         .merge(jwks::router())
         .merge(health::router())
-        .merge(metrics::router())
-        .merge(admin::router())
+        .merge(admin::router());
+    let endpoints = if with_metrics {
+        endpoints.merge(metrics::router())
+    } else {
+        endpoints
+    };
+    endpoints
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // Each middleware gets only what it needs: its state is cloned for every request.
@@ -63,8 +70,18 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             headers::secure,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.ctx.metrics),
+            observe::Observer {
+                metrics: Arc::clone(&state.ctx.metrics),
+                trusted_proxies: Arc::clone(&state.trusted_proxies),
+            },
             observe::observe,
         ))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for the listener on `metrics_listen`.
+pub fn metrics_router(state: AppState) -> Router {
+    metrics::router()
+        .fallback(error::not_found)
         .with_state(state)
 }

@@ -1,5 +1,6 @@
 //! Every request gets an id (the caller's `X-Request-Id` if it is sane, else a new one) that is
-//! on every log line written while it is handled and on the response; and is counted and timed.
+//! on every log line written while it is handled, on the response and on its error page; and is
+//! counted, timed and written to the access log (one INFO line per request).
 
 use std::sync::Arc;
 
@@ -10,9 +11,27 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use crate::crypto::random;
+use crate::http::client_addr;
 use crate::metrics::{Metrics, RequestLabels, RouteLabels};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    /// The id of the request being handled, for pages that show it (`PageError`).
+    static CURRENT_ID: String;
+}
+
+/// The id of the request this task is handling, if any.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_ID.try_with(String::clone).ok()
+}
+
+/// What the middleware needs: where to count, and whose `X-Forwarded-For` to believe.
+#[derive(Clone)]
+pub struct Observer {
+    pub metrics: Arc<Metrics>,
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
+}
 
 /// A caller's id is kept if it is short and plain, so it cannot forge log lines.
 fn acceptable(id: &str) -> bool {
@@ -22,11 +41,7 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-pub async fn observe(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn observe(State(observer): State<Observer>, request: Request, next: Next) -> Response {
     let started = crate::clock::monotonic();
     let id = request
         .headers()
@@ -41,13 +56,31 @@ pub async fn observe(
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let method = request.method().as_str().to_owned();
+    let client = client_addr::of(
+        request.extensions(),
+        request.headers(),
+        &observer.trusted_proxies,
+    );
     let span = tracing::info_span!("request", id = %id, %method, %route);
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = CURRENT_ID
+        .scope(id.clone(), next.run(request))
+        .instrument(span)
+        .await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    span.in_scope(|| {
-        tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "answered");
-    });
+    // The access log: the matched route, never the path or query (codes, tokens, hints). It is
+    // written outside the request's span, whose fields it repeats.
+    tracing::info!(
+        target: "castellan::access",
+        %method,
+        %route,
+        status,
+        latency_ms = (elapsed.as_secs_f64() * 1e4).round() / 10.0,
+        request_id = %id,
+        %client,
+        "answered"
+    );
+    let metrics = &observer.metrics;
     metrics
         .latency
         .get_or_create(&RouteLabels {

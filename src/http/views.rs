@@ -47,6 +47,8 @@ pub struct ConsentPage<'a> {
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
     pub message: &'a str,
+    /// The request's `X-Request-Id`, for the person to quote to the operators.
+    pub request_id: Option<&'a str>,
 }
 
 #[derive(Template)]

@@ -81,6 +81,7 @@ mod tests {
             client_id: ClientId::parse("c").unwrap(),
             tenant: TenantSlug::parse("t").unwrap(),
             name: "n".into(),
+            display_name: None,
             secret_hash: None,
             grant_types: vec![],
             apis: apis

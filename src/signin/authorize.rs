@@ -30,7 +30,7 @@ impl SignIn {
                 "the user is not signed in",
             ),
             None => Step::Login {
-                client_name: v.client.name.clone(),
+                client_name: v.client.shown_name().to_owned(),
                 username: v.request.login_hint.clone().unwrap_or_default(),
                 error: None,
                 retry_after: None,
@@ -77,7 +77,7 @@ impl SignIn {
         }
         let userinfo = self.ctx.userinfo_url();
         Ok(Step::Consent {
-            client_name: v.client.name.clone(),
+            client_name: v.client.shown_name().to_owned(),
             username: user.username.clone(),
             // Signing in (`openid`) first, then the rest in the set's order, then what the
             // token carries and for whom.
@@ -87,7 +87,7 @@ impl SignIn {
                 .iter()
                 .filter(|s| s.as_str() == "openid")
                 .chain(v.request.scope.iter().filter(|s| s.as_str() != "openid"))
-                .map(|s| scopes::describe(s.as_str(), &v.client.name))
+                .map(|s| scopes::describe(s.as_str(), v.client.shown_name()))
                 .chain([scopes::describe_audience(
                     (v.audience != userinfo).then_some(v.audience.as_str()),
                     &user.tenant,

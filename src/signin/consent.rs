@@ -39,7 +39,7 @@ impl SignIn {
             .await;
         let Ok(Some((user, session))) = found else {
             return Ok(Step::Login {
-                client_name: verified.client.name.clone(),
+                client_name: verified.client.shown_name().to_owned(),
                 username: String::new(),
                 error: None,
                 retry_after: None,

@@ -103,7 +103,7 @@ impl SignIn {
         retry_after: Option<i64>,
     ) -> Step {
         Step::Login {
-            client_name: v.client.name.clone(),
+            client_name: v.client.shown_name().to_owned(),
             username: attempt.username.to_owned(),
             error: Some(error.to_owned()),
             retry_after,

@@ -49,7 +49,7 @@ impl SignIn {
         if !confirmed && !hint_names(hint.as_ref(), &live) {
             let client = self.asking_client(params, hint.as_ref()).await;
             return Ok(Logout::Confirm {
-                client_name: client.map(|c| c.name.clone()),
+                client_name: client.map(|c| c.shown_name().to_owned()),
             });
         }
         store

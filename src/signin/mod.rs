@@ -2,6 +2,7 @@
 //! apart from HTTP. Handlers turn a [`Step`] into a page or a redirect. One flow per file.
 
 mod authorize;
+mod cancel;
 mod consent;
 mod error;
 pub mod lockout;

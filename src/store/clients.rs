@@ -28,6 +28,8 @@ pub struct ClientRecord {
     pub client_id: ClientId,
     pub tenant: TenantSlug,
     pub name: String,
+    /// What the sign-in pages call the client; `None` shows `name`.
+    pub display_name: Option<String>,
     pub secret_hash: Option<SecretHash>,
     pub grant_types: Vec<GrantType>,
     /// Per API, the scopes this client may ask for; only APIs that serve its tenant.
@@ -54,11 +56,33 @@ pub struct ClientRecord {
     pub pkce_required: bool,
 }
 
+impl ClientRecord {
+    /// The name shown to people on the sign-in pages.
+    pub fn shown_name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A display name, if any: 1 to 200 characters; an empty one means none.
+fn display_name(name: Option<&str>) -> Result<Option<&str>> {
+    match name.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(name) if name.chars().count() <= 200 && !name.chars().any(char::is_control) => {
+            Ok(Some(name))
+        }
+        Some(_) => Err(Error::Invalid(
+            "a display name must be at most 200 characters, without control characters".into(),
+        )),
+    }
+}
+
 /// What an operator asks for when registering a client.
 #[derive(Debug)]
 pub struct NewClient {
     pub tenant: TenantSlug,
     pub name: String,
+    /// What the sign-in pages call the client, if not `name`.
+    pub display_name: Option<String>,
     pub grant_types: Vec<GrantType>,
     pub apis: Vec<(ApiIdentifier, Vec<Scope>)>,
     /// APIs this client introspects tokens for, as their resource server.
@@ -132,12 +156,13 @@ impl Store {
     ) -> Result<ClientRecord> {
         check_name(&new.name)?;
         new.validate()?;
+        let shown = display_name(new.display_name.as_deref())?;
         let mut tx = self.begin_write().await?;
         let tenant_row = tenant_id(&mut tx, &new.tenant).await?;
         let id = new_id(now)?;
         sqlx::query(
             "INSERT INTO clients (id, client_id, tenant_id, name, secret_hash, token_ttl, disabled_at, created_at, \
-             updated_at, is_public, skip_consent, pkce_required) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9, $10)",
+             updated_at, is_public, skip_consent, pkce_required, display_name) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9, $10, $11)",
         )
         .bind(&id)
         .bind(client_id.as_str())
@@ -149,6 +174,7 @@ impl Store {
         .bind(i64::from(new.public))
         .bind(i64::from(new.skip_consent))
         .bind(i64::from(new.pkce_required))
+        .bind(shown)
         .execute(&mut *tx)
         .await
         .map_err(Error::from)
@@ -224,6 +250,23 @@ impl Store {
             client_id,
             "UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE client_id = $3",
             Some(secret.as_bytes().to_vec()),
+            now,
+        )
+        .await
+    }
+
+    /// Sets what the sign-in pages call the client; `None` (or empty) shows its name again.
+    pub async fn set_client_display_name(
+        &self,
+        client_id: &ClientId,
+        name: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let shown = display_name(name)?.map(str::to_owned);
+        self.update_client(
+            client_id,
+            "UPDATE clients SET display_name = $1, updated_at = $2 WHERE client_id = $3",
+            shown,
             now,
         )
         .await

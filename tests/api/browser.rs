@@ -82,11 +82,212 @@ async fn a_wrong_password_in_chromium_shows_the_error_and_stays() {
     browser.close().await;
 }
 
+/// What a person meets on the pages, as Chromium shows them on a phone-sized screen: the
+/// client's display name in the titles, a focus ring that stands out (WCAG 2.2 1.4.11), no
+/// horizontal scrolling at 360 px, a consent page where Enter alone does not consent, and
+/// "Not you?" leading back to the login page for the same request.
+#[tokio::test]
+async fn the_pages_suit_keyboards_small_screens_and_a_second_person() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_ada(&[]).await;
+    // A long identifier, unbroken: the consent page names it, and must still fit.
+    let api = "https://ledger.example.com/api/accounts-and-balances-of-every-household-member";
+    app.create_api(api, &["read"]).await;
+    let rp = app.rp(app.create_web_client(&[(api, &["read"])]).await);
+    let browser = Browser::phone().await;
+    let page = &browser.client;
+    page.goto(&authorize_url_for(&app, &rp, "openid+profile+read"))
+        .await
+        .unwrap();
+    appears(page, Locator::Id("username")).await;
+    let viewport = page
+        .execute("return window.innerWidth", vec![])
+        .await
+        .unwrap();
+    assert_eq!(viewport, json!(360), "the screen is 360 px wide");
+    // The display name, not the client's technical name (`ledger-web`).
+    assert_eq!(page.title().await.unwrap(), "Sign in to Ledger Web");
+    fits_the_width(page, "login").await;
+    // The username field has focus on arrival; its ring must stand out from the card.
+    focus_ring_stands_out(page, "the username field").await;
+    type_credentials(page, PASSWORD).await;
+    // Tab to the Sign in button: a keyboard user sees the ring there too.
+    let active = page.active_element().await.unwrap();
+    active.send_keys(TAB).await.unwrap();
+    let focused = page.active_element().await.unwrap();
+    assert_eq!(focused.text().await.unwrap(), "Sign in");
+    focus_ring_stands_out(page, "the Sign in button").await;
+    focused.send_keys(ENTER).await.unwrap();
+
+    appears(page, Locator::Css("button[value=allow]")).await;
+    assert_eq!(page.title().await.unwrap(), "Allow Ledger Web?");
+    fits_the_width(page, "consent").await;
+    let active = page
+        .execute(
+            "const e = document.activeElement; return [e.tagName, e.value || ''];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_ne!(active, json!(["BUTTON", "allow"]), "focus is not on Allow");
+    // Enter, wherever focus is, does not consent: the page stays.
+    page.active_element()
+        .await
+        .unwrap()
+        .send_keys(ENTER)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(heading(page).await, "Allow Ledger Web?");
+    assert!(
+        page.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&app.base)
+    );
+
+    // Not you? Back to the login page of the same request, signed out.
+    page.find(Locator::Id("switch-user"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    appears(page, Locator::Id("username")).await;
+    assert_eq!(heading(page).await, "Sign in");
+    assert_eq!(page.title().await.unwrap(), "Sign in to Ledger Web");
+    type_credentials(page, PASSWORD).await;
+    submit(page).await;
+    let allow = appears(page, Locator::Css("button[value=allow]")).await;
+    allow.click().await.unwrap();
+    let landed = eventually("Chromium reaches the redirect URI", async || {
+        let url = page.current_url().await.unwrap();
+        url.as_str().starts_with(REDIRECT).then_some(url)
+    })
+    .await;
+    let params: Vec<(String, String)> = landed.query_pairs().into_owned().collect();
+    assert_eq!(param(&params, "state"), Some(STATE));
+    assert!(param(&params, "code").is_some(), "{params:?}");
+    browser.close().await;
+}
+
+/// The login page's Cancel sends the browser back to the client with `access_denied`.
+#[tokio::test]
+async fn cancel_on_the_login_page_returns_access_denied_in_chromium() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let rp = app.setup_sign_in().await;
+    let browser = Browser::start().await;
+    let page = &browser.client;
+    page.goto(&authorize_url(&app, &rp)).await.unwrap();
+    let cancel = appears(page, Locator::Id("cancel")).await;
+    assert_eq!(
+        cancel.text().await.unwrap(),
+        "Cancel and return to Ledger Web"
+    );
+    cancel.click().await.unwrap();
+    let landed = eventually("Chromium reaches the redirect URI", async || {
+        let url = page.current_url().await.unwrap();
+        url.as_str().starts_with(REDIRECT).then_some(url)
+    })
+    .await;
+    let params: Vec<(String, String)> = landed.query_pairs().into_owned().collect();
+    assert_eq!(param(&params, "error"), Some("access_denied"));
+    assert_eq!(param(&params, "state"), Some(STATE));
+    assert_eq!(param(&params, "iss"), Some(app.issuer.as_str()));
+    browser.close().await;
+}
+
+/// WebDriver's keys (the WebDriver spec's code points for them).
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+
+/// The page scrolls no further sideways than the screen is wide.
+async fn fits_the_width(page: &Client, name: &str) {
+    let width = page
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap();
+    let width = width.as_u64().unwrap();
+    assert!(width <= 360, "the {name} page is {width} px wide at 360 px");
+}
+
+/// The focused element's outline, as the browser computes it, has at least 3:1 contrast with
+/// the card and the page behind it (WCAG 2.2 1.4.11).
+async fn focus_ring_stands_out(page: &Client, what: &str) {
+    let colours = page
+        .execute(
+            "const ring = getComputedStyle(document.activeElement); \
+             return [ring.outlineStyle, ring.outlineWidth, ring.outlineColor, \
+                     getComputedStyle(document.querySelector('main')).backgroundColor, \
+                     getComputedStyle(document.body).backgroundColor];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let colours: Vec<String> = serde_json::from_value(colours).unwrap();
+    assert_eq!(colours[0], "solid", "{what} shows a ring: {colours:?}");
+    let width: f64 = colours[1].trim_end_matches("px").parse().unwrap();
+    assert!(width >= 2.0, "{what}'s ring is {width} px");
+    let ring = rgb(&colours[2]);
+    for behind in &colours[3..] {
+        let ratio = contrast(ring, rgb(behind));
+        assert!(
+            ratio >= 3.0,
+            "{what}'s ring {} has {ratio:.2}:1 against {behind}",
+            colours[2]
+        );
+    }
+}
+
+/// `rgb(r, g, b)` or `rgba(r, g, b, a)` as CSS computes it.
+fn rgb(css: &str) -> [f64; 3] {
+    let inner = css
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')');
+    let parts: Vec<f64> = inner
+        .split(',')
+        .map(|p| p.trim().parse().unwrap())
+        .collect();
+    [parts[0], parts[1], parts[2]]
+}
+
+/// WCAG 2.2's contrast ratio of two sRGB colours.
+fn contrast(a: [f64; 3], b: [f64; 3]) -> f64 {
+    let luminance = |c: [f64; 3]| {
+        let linear = |v: f64| {
+            let v = v / 255.0;
+            if v <= 0.04045 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * linear(c[0]) + 0.7152 * linear(c[1]) + 0.0722 * linear(c[2])
+    };
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+#[test]
+fn contrast_is_computed_as_wcag_does() {
+    let white = [255.0, 255.0, 255.0];
+    assert!((contrast([0.0, 0.0, 0.0], white) - 21.0).abs() < 1e-9);
+    // The old focus ring, #f59e0b on white.
+    assert!((contrast([245.0, 158.0, 11.0], white) - 2.15).abs() < 0.01);
+}
+
 fn authorize_url(app: &TestApp, rp: &Rp) -> String {
+    authorize_url_for(app, rp, "openid+profile+email")
+}
+
+/// An authorization request of `rp` for `scope` (form-encoded).
+fn authorize_url_for(app: &TestApp, rp: &Rp, scope: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, VERIFIER.as_bytes());
     let challenge = URL_SAFE_NO_PAD.encode(digest.as_ref());
     format!(
-        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid+profile+email\
+        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&scope={scope}\
          &state={STATE}&nonce=n-1&code_challenge={challenge}&code_challenge_method=S256",
         app.base,
         urlencode(&rp.id),
@@ -95,7 +296,7 @@ fn authorize_url(app: &TestApp, rp: &Rp) -> String {
 }
 
 /// Types `ada` and `password` into the login form, as a person would.
-async fn type_credentials(page: &Client, password: &str) {
+pub(crate) async fn type_credentials(page: &Client, password: &str) {
     for (field, text) in [("username", "ada"), ("password", password)] {
         page.find(Locator::Id(field))
             .await
@@ -106,7 +307,7 @@ async fn type_credentials(page: &Client, password: &str) {
     }
 }
 
-async fn submit(page: &Client) {
+pub(crate) async fn submit(page: &Client) {
     let button = page
         .find(Locator::Css("button[type=submit]"))
         .await
@@ -115,7 +316,7 @@ async fn submit(page: &Client) {
 }
 
 /// The element `locator` finds, once the page shows it.
-async fn appears(page: &Client, locator: Locator<'_>) -> Element {
+pub(crate) async fn appears(page: &Client, locator: Locator<'_>) -> Element {
     page.wait()
         .at_most(PATIENCE)
         .for_element(locator)
@@ -144,14 +345,24 @@ async fn screenshot(page: &Client, name: &str) {
 /// A headless Chromium behind its own chromedriver. chromedriver runs in its own process group,
 /// which Chromium joins, so dropping this kills every process the test started, even after a
 /// failed assertion.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
+        Self::launch(None).await
+    }
+
+    /// A browser emulating a phone whose screen is 360 × 740 CSS pixels (headless Chromium's
+    /// windows are at least 500 px wide).
+    async fn phone() -> Self {
+        Self::launch(Some((360, 740))).await
+    }
+
+    async fn launch(phone: Option<(u32, u32)>) -> Self {
         let (Some(chromedriver), Some(chromium)) = (on_path("chromedriver"), on_path("chromium"))
         else {
             panic!(
@@ -189,6 +400,11 @@ impl Browser {
                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
             ],
         });
+        let mut options = options;
+        if let Some((width, height)) = phone {
+            options["mobileEmulation"] =
+                json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0 } });
+        }
         let capabilities = serde_json::Map::from_iter([("goog:chromeOptions".into(), options)]);
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
@@ -203,7 +419,7 @@ impl Browser {
     }
 
     /// Ends the session, so chromedriver shuts Chromium down cleanly.
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.client.clone().close().await.unwrap();
     }
 }

@@ -91,6 +91,13 @@ async fn logs_are_json_with_request_ids_and_no_secrets() {
         "no line carries the token request's id {request_id}"
     );
     assert!(
+        lines.iter().any(|l| l["target"] == "castellan::access"
+            && l["fields"]["request_id"] == request_id.as_str()
+            && l["fields"]["route"] == "/token"
+            && l["fields"]["status"] == 200),
+        "no access line for the token request {request_id}"
+    );
+    assert!(
         lines
             .iter()
             .any(|l| l["fields"]["message"] == "castellan stopped"),
@@ -207,4 +214,76 @@ async fn failures(
     let wrong = browser.log_in(&html, "ada", &sent[10]).await;
     assert_eq!(wrong.status(), 200, "the form again");
     sent
+}
+
+/// The default text log, written to a file: one access line per request at INFO (method, route,
+/// status, latency, request id, client address), no colour codes, and no query string.
+#[tokio::test]
+async fn each_request_has_an_access_line_in_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let (mut command, addr) = serve(dir.path());
+    let mut server = command
+        .envs(sqlite_in(dir.path()))
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
+    bootstrap_credentials(&mut stdout).await;
+    let http = reqwest::Client::new();
+    let secret_query = "code_challenge=query-value-not-for-logs-5e6f";
+    let page = http
+        .get(format!(
+            "http://{addr}/authorize?client_id=nobody&{secret_query}"
+        ))
+        .header("x-request-id", "access-line-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    let health = http
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let health_id = health.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    terminate(server.id().unwrap());
+    tokio::time::timeout(PATIENCE, server.wait())
+        .await
+        .expect("the server stops on SIGTERM")
+        .unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.contains('\u{1b}'), "colour codes in a file:\n{log}");
+    assert!(!log.contains("query-value-not-for-logs"), "{log}");
+    let access: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("castellan::access"))
+        .collect();
+    let authorize = access
+        .iter()
+        .find(|l| l.contains("request_id=access-line-1"))
+        .unwrap_or_else(|| panic!("no access line for the authorization request:\n{log}"));
+    for field in [
+        " INFO ",
+        "method=GET",
+        "route=/authorize",
+        "status=400",
+        "latency_ms=",
+        "client=127.0.0.1",
+    ] {
+        assert!(authorize.contains(field), "no {field:?} in {authorize}");
+    }
+    assert!(
+        access
+            .iter()
+            .any(|l| l.contains(&format!("request_id={health_id}")) && l.contains("status=200")),
+        "no access line for /healthz:\n{log}"
+    );
 }

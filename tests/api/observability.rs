@@ -90,3 +90,68 @@ async fn every_response_has_a_request_id() {
         .unwrap();
     assert_ne!(id_of(&forged), "a b\tforged");
 }
+
+/// With `metrics_listen`, `/metrics` answers there and no longer on the public listener.
+#[tokio::test]
+async fn metrics_can_be_served_on_an_address_of_their_own() {
+    let app = TestApp::builder(Backend::Sqlite)
+        .config(|c| c.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))))
+        .spawn()
+        .await;
+    assert_eq!(app.admin_token().await.status(), 200);
+    let public = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        public.status(),
+        404,
+        "the main listener no longer serves /metrics"
+    );
+    let metrics_base = app.metrics_base.clone().expect("a metrics address");
+    assert_ne!(metrics_base, app.base);
+    let apart = app
+        .http
+        .get(format!("{metrics_base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(apart.status(), 200);
+    let text = apart.text().await.unwrap();
+    let expected =
+        "castellan_http_requests_total{route=\"/token\",method=\"POST\",status=\"200\"} 1";
+    assert!(text.contains(expected), "no {expected:?} in\n{text}");
+    let other = app
+        .http
+        .get(format!("{metrics_base}/token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404, "nothing but /metrics there");
+}
+
+/// An error page names the request's id, the one in `X-Request-Id` (and the log), so the
+/// person can quote it to the operators.
+#[tokio::test]
+async fn the_error_page_shows_the_request_id() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let page = app
+        .http
+        .get(app.url("/authorize?client_id=nobody&response_type=code"))
+        .header("x-request-id", "edge-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    assert_eq!(page.headers()["x-request-id"], "edge-42");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<code id="request-id">edge-42</code>"#),
+        "{html}"
+    );
+    let fresh = app
+        .http
+        .get(app.url("/authorize?client_id=nobody"))
+        .send()
+        .await
+        .unwrap();
+    let id = fresh.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(fresh.text().await.unwrap().contains(&id));
+}

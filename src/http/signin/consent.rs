@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::authorize::show;
-use super::cookies::{cookie, csrf_checked_form, names, session_csrf};
+use super::cookies::{clear_cookie, cookie, csrf_checked_form, names, session_csrf};
 use crate::http::error::PageError;
 use crate::http::state::AppState;
 use crate::protocol::form::FormParams;
@@ -25,6 +25,12 @@ pub(super) async fn consent(
     let Ok(params) = FormParams::parse(request.as_bytes()) else {
         return PageError::bad_request("The sign-in request is malformed.").into_response();
     };
+    if form.get("decision") == Some("switch") {
+        let step = state.signin.switch_user(&params, session.as_deref()).await;
+        let mut response = show(&state, step, &request, &headers, None);
+        clear_cookie(&mut response, names(&state).session, state.secure_cookies);
+        return response;
+    }
     let allow = form.get("decision") == Some("allow");
     let step = state
         .signin

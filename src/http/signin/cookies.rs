@@ -71,6 +71,20 @@ pub(super) fn set_cookie(response: &mut Response, name: &'static str, value: Str
     }
 }
 
+/// Tells the browser to forget the cookie `name`.
+pub(super) fn clear_cookie(response: &mut Response, name: &'static str, secure: bool) {
+    let cookie = Cookie::build((name, ""))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .max_age(time::Duration::ZERO)
+        .build();
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
 pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)

@@ -28,6 +28,10 @@ pub(super) async fn login(
     let Ok(params) = FormParams::parse(request.as_bytes()) else {
         return PageError::bad_request("The sign-in request is malformed.").into_response();
     };
+    if form.get("action") == Some("cancel") {
+        let step = state.signin.cancel(&params).await;
+        return show(&state, step, &request, &headers, None);
+    }
     let current = cookie(&headers, names(&state).session);
     let attempt = Attempt {
         username: form.get("username").unwrap_or_default(),

@@ -20,6 +20,7 @@ pub(super) struct ClientRow {
     tenant_id: String,
     slug: String,
     name: String,
+    display_name: Option<String>,
     secret_hash: Option<Vec<u8>>,
     token_ttl: Option<i64>,
     disabled_at: Option<i64>,
@@ -40,11 +41,11 @@ impl By {
     fn sql(self) -> &'static str {
         match self {
             Self::RowId => {
-                "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
+                "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.display_name, c.secret_hash, c.token_ttl, c.disabled_at, \
                  c.created_at, c.is_public, c.skip_consent, c.pkce_required FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
             }
             Self::ClientId => {
-                "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.secret_hash, c.token_ttl, c.disabled_at, \
+                "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.display_name, c.secret_hash, c.token_ttl, c.disabled_at, \
                  c.created_at, c.is_public, c.skip_consent, c.pkce_required FROM clients c JOIN tenants t ON t.id = c.tenant_id \
                  WHERE c.client_id = $1"
             }
@@ -146,6 +147,7 @@ pub(super) async fn load(
         tenant: TenantSlug::parse(&row.slug).map_err(|_| corrupt("tenant"))?,
         id: row.id,
         name: row.name,
+        display_name: row.display_name,
         secret_hash,
         grant_types,
         apis,

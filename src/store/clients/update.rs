@@ -36,6 +36,7 @@ impl ClientUpdate {
         Ok(NewClient {
             tenant: c.tenant.clone(),
             name: self.name.clone().unwrap_or_else(|| c.name.clone()),
+            display_name: c.display_name.clone(),
             grant_types: self
                 .grant_types
                 .clone()

@@ -27,6 +27,8 @@ use super::validator::Validator;
 pub struct TestApp {
     db: TestDb,
     pub base: String,
+    /// Where `/metrics` is served, when `metrics_listen` sets it apart.
+    pub metrics_base: Option<String>,
     pub issuer: String,
     pub http: reqwest::Client,
     /// The bootstrap admin client.
@@ -111,11 +113,13 @@ impl TestAppBuilder {
             format!("http://{}", app.local_addr()),
             app.issuer().to_owned(),
         );
+        let metrics_base = app.metrics_addr().map(|addr| format!("http://{addr}"));
         let (rotator, audit) = (app.rotator(), app.audit());
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         TestApp {
             db,
             base,
+            metrics_base,
             issuer,
             http: reqwest::Client::new(),
             admin,

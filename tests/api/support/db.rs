@@ -164,6 +164,7 @@ impl TestDb {
             tenant: TenantSlug::parse(tenant).unwrap(),
             // Names are unique per tenant; tests tell their clients apart by id.
             name: format!("test client {}", random_hex()),
+            display_name: None,
             grant_types: vec![GrantType::ClientCredentials],
             apis: apis
                 .iter()
@@ -188,12 +189,14 @@ impl TestDb {
             .await
     }
 
-    /// "Ledger Web": a confidential web client of the default tenant that asks for consent,
-    /// redirects to [`super::REDIRECT`] (and after logout to [`super::BYE`]) and may call `apis`.
+    /// "Ledger Web" (technical name `ledger-web`): a confidential web client of the default
+    /// tenant that asks for consent, redirects to [`super::REDIRECT`] (and after logout to
+    /// [`super::BYE`]) and may call `apis`.
     pub async fn create_web_client(&self, apis: &[(&str, &[&str])]) -> TestClient {
         self.register(&NewClient {
             tenant: TenantSlug::parse("default").unwrap(),
-            name: "Ledger Web".into(),
+            name: "ledger-web".into(),
+            display_name: Some("Ledger Web".into()),
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             apis: apis
                 .iter()
