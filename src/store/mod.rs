@@ -141,10 +141,13 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("migrations/postgres"),
         };
-        migrator
-            .run(&self.pool)
-            .await
-            .map_err(|e| Error::unavailable_from("database migration failed", e))
+        migrator.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(version) => Error::unavailable(format!(
+                "the database was migrated by a newer Castellan (migration {version} is unknown to this version); \
+                 run that version, or restore the backup taken before the upgrade"
+            )),
+            e => Error::unavailable_from("database migration failed", e),
+        })
     }
 
     pub fn backend(&self) -> Backend {

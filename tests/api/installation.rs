@@ -186,3 +186,34 @@ fn assert_private(path: &Path) {
     let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{}", path.display());
 }
+
+/// A database that a newer Castellan migrated is refused, and left as it was.
+#[tokio::test]
+async fn a_database_from_a_newer_version_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "sqlite://castellan.db";
+    binary::run(dir.path(), url, &["init"], &[], b"").await.ok();
+    let file = format!("sqlite://{}/castellan.db", dir.path().display());
+    let mut conn = sqlx::SqliteConnection::connect(&file).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+         VALUES (99999999, 'from the future', CURRENT_TIMESTAMP, 1, x'00', 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let before: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    for args in [&["init"][..], &["tenant", "list"][..]] {
+        let out = binary::run(dir.path(), url, args, &[], b"").await;
+        let message = out.refusal();
+        assert!(message.contains("migrated by a newer Castellan"), "{args:?}: {message}");
+    }
+    let after: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+}
