@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use crate::crypto::signing_key::KeyBits;
 
-mod names;
+pub mod names;
 mod sources;
 
-use sources::{Sources, parse_networks, read_file, validate_issuer};
+use sources::{Sources, listen_address, parse_networks, read_file, validate_issuer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -192,22 +192,19 @@ impl Config {
     }
 
     fn read(src: &mut Sources<'_>, also_read: &[&str]) -> Result<Self, ConfigError> {
-        let listen: SocketAddr = match src
-            .raw("listen")
-            .as_deref()
-            .unwrap_or("127.0.0.1:8080")
-            .parse()
-        {
+        let raw_listen = src.raw("listen");
+        let listen = match listen_address(raw_listen.as_deref().unwrap_or("127.0.0.1:8080")) {
             Ok(addr) => addr,
-            Err(_) => {
-                src.errors
-                    .push("listen must be an address and port, e.g. 127.0.0.1:8080".into());
+            Err(why) => {
+                src.errors.push(format!("listen {why}"));
                 SocketAddr::from(([127, 0, 0, 1], 8080))
             }
         };
         let issuer = src.raw("issuer");
-        if let Some(Err(why)) = issuer.as_deref().map(validate_issuer) {
-            src.errors.push(format!("issuer {issuer:?} {why}"));
+        if let Some(value) = issuer.as_deref()
+            && let Err(why) = validate_issuer(value)
+        {
+            src.errors.push(format!("issuer {value:?} {why}"));
         }
         let database_url = src
             .raw("database_url")
@@ -285,14 +282,15 @@ impl Config {
         let bootstrap_secret_file = src.raw("bootstrap_secret_file").map(PathBuf::from);
         let header_timeout = src.int("header_timeout", 10, 1, 300);
         let request_timeout = src.int("request_timeout", 30, 1, 600);
-        let metrics_listen = src.raw("metrics_listen").and_then(|raw| {
-            let addr = raw.parse::<SocketAddr>();
-            if addr.is_err() {
-                let why = "must be an address and port, e.g. 127.0.0.1:9090";
-                src.errors.push(format!("metrics_listen {raw:?} {why}"));
-            }
-            addr.ok()
-        });
+        let metrics_listen = src
+            .raw("metrics_listen")
+            .and_then(|raw| match listen_address(&raw) {
+                Ok(addr) => Some(addr),
+                Err(why) => {
+                    src.errors.push(format!("metrics_listen {why}"));
+                    None
+                }
+            });
         src.unknown_file_keys();
         src.unknown_variables(also_read);
 

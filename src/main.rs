@@ -16,7 +16,18 @@ use clap::{CommandFactory, FromArgMatches};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => {
+            // `serve --port 9000`: say which setting does it rather than only "unexpected".
+            if let Some(hint) = cli::setting_hint(&e) {
+                let _ = e.print();
+                eprintln!("\n{hint}");
+                return ExitCode::from(2);
+            }
+            e.exit()
+        }
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

@@ -97,6 +97,38 @@ fn env_names(command: &clap::Command) -> Vec<String> {
     own.chain(nested).collect()
 }
 
+/// For an unknown `--option` that names a setting (or a usual alias of one, such as `--port`
+/// for `listen`), how to set it: settings come from the file or the environment, not options.
+pub fn setting_hint(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = arg.trim_start_matches('-');
+    let flag = flag.split('=').next().unwrap_or(flag).replace('-', "_");
+    let setting = match flag.as_str() {
+        "port" | "host" | "bind" | "address" | "addr" => "listen",
+        "database" | "db" => "database_url",
+        "master_key_path" | "key_file" => "master_key_file",
+        name => crate::config::Config::setting_names()
+            .into_iter()
+            .find(|s| *s == name)?,
+    };
+    let example = match setting {
+        "listen" => "127.0.0.1:9000".to_owned(),
+        "database_url" => "sqlite://data/castellan.db".to_owned(),
+        _ => "VALUE".to_owned(),
+    };
+    Some(format!(
+        "{arg} is not an option: it is the `{setting}` setting. Set it in the environment \
+         ({var}={example}) or in the --config file ({setting} = \"{example}\").",
+        var = crate::config::names::variable(setting),
+    ))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]

@@ -1,6 +1,7 @@
 //! Where settings come from: `CASTELLAN_*` variables first, then the TOML file, each checked.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use super::names;
@@ -106,7 +107,48 @@ impl Sources<'_> {
 pub(super) fn read_file(path: &Path) -> Result<toml::Table, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))
+    toml::from_str(&text).map_err(|e| match e.span() {
+        Some(span) => {
+            let (line, column) = line_and_column(&text, span.start);
+            format!("{}:{line}:{column}: {}", path.display(), e.message())
+        }
+        None => format!("{}: {}", path.display(), e.message()),
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset, as editors count them.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// `HOST:PORT`, where HOST is an IP address or a name resolved now (`localhost:8080`); a name
+/// with several addresses listens on the first IPv4 one, as most people who write `localhost` mean.
+pub(super) fn listen_address(raw: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = raw.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let example = "e.g. 127.0.0.1:8080, [::1]:8080 or localhost:8080";
+    let Some((host, port)) = raw.rsplit_once(':') else {
+        return Err(format!("{raw:?} needs a port: HOST:PORT, {example}"));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!("{raw:?} has no valid port (0 to 65535): {example}"));
+    }
+    if host.is_empty() {
+        return Err(format!("{raw:?} needs a host before the port: {example}"));
+    }
+    let found: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(raw)
+        .map_err(|e| format!("{raw:?}: the host name {host:?} does not resolve ({e}); {example}"))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(found.first())
+        .copied()
+        .ok_or_else(|| format!("{raw:?}: the host name {host:?} has no address; {example}"))
 }
 
 /// Comma-separated addresses or CIDR networks.

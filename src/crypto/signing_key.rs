@@ -90,7 +90,12 @@ impl SigningKey {
 
     /// Imports a PEM `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1).
     pub fn from_pem(text: &[u8]) -> Result<Self, CryptoError> {
-        let pem = pem::parse(text).map_err(|e| CryptoError(format!("not a PEM file: {e}")))?;
+        let pem = pem::parse(text).map_err(|e| {
+            CryptoError(format!(
+                "not a PEM file ({e}): expected a private key in PEM form, a block that starts \
+                 with -----BEGIN PRIVATE KEY----- (PKCS#8) or -----BEGIN RSA PRIVATE KEY----- (PKCS#1)"
+            ))
+        })?;
         match pem.tag() {
             "PRIVATE KEY" | "RSA PRIVATE KEY" => Self::from_der(pem.contents()),
             "ENCRYPTED PRIVATE KEY" => Err(CryptoError(

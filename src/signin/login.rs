@@ -146,10 +146,9 @@ impl SignIn {
                     Self::attempt_event(v, attempt, EventKind::SigninFailure, Outcome::Denied)
                         .detail("locked out"),
                 );
-                let minutes = (retry_after + 59) / 60;
                 let message = format!(
-                    "Too many failed sign-ins. Wait {minutes} minute{} and try again.",
-                    if minutes == 1 { "" } else { "s" }
+                    "Too many failed sign-ins. Wait {} and try again.",
+                    wait_for(retry_after)
                 );
                 Err(Stop::Show(Self::login_again(
                     v,
@@ -185,12 +184,10 @@ impl SignIn {
             .await
             .unwrap_or(false);
         Ok(match found {
-            Some((user, _)) if matches && user.disabled_at.is_none() => {
-                Checked::Accepted {
-                    user: Box::new(user),
-                    hash,
-                }
-            }
+            Some((user, _)) if matches && user.disabled_at.is_none() => Checked::Accepted {
+                user: Box::new(user),
+                hash,
+            },
             found => Checked::Refused {
                 known: found.map(|(u, _)| u.id),
             },
@@ -262,5 +259,27 @@ impl SignIn {
                 .actor(&user.id),
         );
         Ok((token, session))
+    }
+}
+
+/// A lock's remaining time in words: seconds under a minute (a 2 s lock is not "1 minute").
+fn wait_for(seconds: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if seconds < 60 {
+        plural(seconds.max(1), "second")
+    } else {
+        plural((seconds + 59) / 60, "minute")
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    #[test]
+    fn short_locks_are_told_in_seconds() {
+        assert_eq!(super::wait_for(0), "1 second");
+        assert_eq!(super::wait_for(2), "2 seconds");
+        assert_eq!(super::wait_for(59), "59 seconds");
+        assert_eq!(super::wait_for(60), "1 minute");
+        assert_eq!(super::wait_for(61), "2 minutes");
     }
 }

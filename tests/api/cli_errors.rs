@@ -170,3 +170,70 @@ async fn a_misspelt_variable_is_refused_with_the_name_meant() {
         .await;
     tooling.json();
 }
+
+/// The mistakes a newcomer made, each answered with a message that says what to do.
+#[tokio::test]
+async fn a_newcomers_mistakes_get_messages_to_act_on() {
+    use crate::support::binary;
+    let dir = tempfile::tempdir().unwrap();
+    let url = "sqlite://castellan.db";
+    let run = async |args: &[&str], env: &[(&str, &str)]| {
+        binary::run(dir.path(), url, args, env, b"").await
+    };
+
+    // A corrupt TOML file: its path, line and column.
+    let config = dir.path().join("castellan.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:9000\"\nissuer = \"http://x\n",
+    )
+    .unwrap();
+    let out = run(
+        &["--config", config.to_str().unwrap(), "tenant", "list"],
+        &[],
+    )
+    .await;
+    let message = out.refusal();
+    assert!(
+        message.contains(&format!("{}:2:", config.display())),
+        "{message}"
+    );
+
+    // A bad issuer, quoted as given, without Rust's `Some(…)`.
+    let out = run(&["tenant", "list"], &[("CASTELLAN_ISSUER", "ftp://x")]).await;
+    let message = out.refusal();
+    assert!(
+        message.contains("issuer \"ftp://x\" must be an absolute http"),
+        "{message}"
+    );
+    assert!(!message.contains("Some("), "{message}");
+
+    // `serve --port`: the setting that does it.
+    let out = run(&["serve", "--port", "9000"], &[]).await;
+    let message = out.refusal();
+    assert!(message.contains("`listen` setting"), "{message}");
+    assert!(
+        message.contains("CASTELLAN_LISTEN=127.0.0.1:9000"),
+        "{message}"
+    );
+    assert_eq!(out.code, Some(2));
+
+    // A host name as the listen address is accepted; one that does not resolve says so.
+    let out = run(&["init"], &[("CASTELLAN_LISTEN", "localhost:8092")]).await;
+    out.ok();
+    let out = run(
+        &["tenant", "list"],
+        &[("CASTELLAN_LISTEN", "no-such-host.invalid:8092")],
+    )
+    .await;
+    assert!(out.refusal().contains("does not resolve"), "{out:?}");
+    let out = run(&["tenant", "list"], &[("CASTELLAN_LISTEN", "localhost")]).await;
+    assert!(out.refusal().contains("needs a port"), "{out:?}");
+
+    // A file that is no PEM at all: what was expected.
+    let pem = dir.path().join("key.pem");
+    std::fs::write(&pem, "not a key\n").unwrap();
+    let out = run(&["keys", "import", pem.to_str().unwrap()], &[]).await;
+    let message = out.refusal();
+    assert!(message.contains("-----BEGIN PRIVATE KEY-----"), "{message}");
+}

@@ -209,7 +209,10 @@ async fn a_database_from_a_newer_version_is_refused_untouched() {
     for args in [&["init"][..], &["tenant", "list"][..]] {
         let out = binary::run(dir.path(), url, args, &[], b"").await;
         let message = out.refusal();
-        assert!(message.contains("migrated by a newer Castellan"), "{args:?}: {message}");
+        assert!(
+            message.contains("migrated by a newer Castellan"),
+            "{args:?}: {message}"
+        );
     }
     let after: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations")
         .fetch_one(&mut conn)

@@ -93,6 +93,8 @@ async fn failed_logins_lock_the_account_for_that_address_then_release(backend: B
     let refused = attempt(&app, &rp, a, "ada", PASSWORD).await;
     assert!(locked(&refused), "{refused:?}");
     assert_eq!(refused.1.as_deref(), Some("2"));
+    // A 2-second lock says so, not "1 minute".
+    assert!(refused.2.contains("Wait 2 seconds"), "{}", refused.2);
 
     // Another address is not affected: a guesser cannot lock its victim out.
     assert!(signed_in(
