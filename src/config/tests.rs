@@ -70,7 +70,7 @@ fn metrics_listen_is_an_address_apart_from_listen() {
         Config::from_sources(None, &env(&[("CASTELLAN_METRICS_LISTEN", "9090")])).unwrap_err();
     assert!(
         err.to_string()
-            .contains("metrics_listen \"9090\" must be an address and port, e.g. 127.0.0.1:9090"),
+            .contains("metrics_listen \"9090\" needs a port: HOST:PORT"),
         "{err}"
     );
     let err = Config::from_sources(
