@@ -20,8 +20,9 @@ pub async fn create_client(
 ) -> store::Result<(ClientRecord, Option<GeneratedSecret>)> {
     let client_id = ClientId::parse(&random::short_id().map_err(internal)?)
         .map_err(store::Error::internal_from)?;
-    // A public client gets no secret at all: it proves itself with PKCE.
-    let secret = match new.public {
+    // A public client gets no secret at all: it proves itself with PKCE; a private_key_jwt
+    // client proves itself with its key.
+    let secret = match new.public || new.keys.is_some() {
         true => None,
         false => Some(GeneratedSecret::generate().map_err(internal)?),
     };
@@ -93,6 +94,7 @@ pub async fn bootstrap(
         public: false,
         skip_consent: false,
         pkce_required: true,
+        keys: None,
     };
     let (record, secret) = create_client(store, clock, &new).await?;
     let secret = secret.ok_or_else(|| store::Error::internal("the admin client has no secret"))?;

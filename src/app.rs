@@ -122,6 +122,11 @@ impl App {
             ctx: Arc::clone(&ctx),
             default_ttl: config.access_token_ttl,
             max_ttl: config.max_token_ttl,
+            assertions: crate::issuer::client_assertion::AssertionPolicy {
+                max_lifetime: config.client_assertion_max_lifetime,
+                skew: config.clock_skew,
+                token_endpoint_audience: config.client_assertion_token_endpoint_audience,
+            },
         });
         let metadata = ServerMetadata::for_issuer(&issuer_url);
         let discovery = Discovery {

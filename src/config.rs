@@ -97,6 +97,10 @@ pub struct Config {
     pub max_token_ttl: i64,
     /// Validators' clock skew allowed for, in seconds.
     pub clock_skew: i64,
+    /// Longest life of a client assertion (`private_key_jwt`), seconds.
+    pub client_assertion_max_lifetime: i64,
+    /// Also accept the token endpoint URL as a client assertion's `aud` (before rfc7523bis).
+    pub client_assertion_token_endpoint_audience: bool,
     pub log_format: LogFormat,
     pub database_max_connections: u32,
     pub sessions: SessionPolicy,
@@ -241,6 +245,10 @@ impl Config {
         let key_publish_ahead = src.int("key_publish_ahead", default_ahead, 0, 365 * DAY);
         let max_token_ttl = src.int("max_token_ttl", MAX_TOKEN_TTL, MIN_TOKEN_TTL, MAX_TOKEN_TTL);
         let clock_skew = src.int("clock_skew", 60, 0, 600);
+        let client_assertion_max_lifetime =
+            src.int("client_assertion_max_lifetime", 3600, 10, 86_400);
+        let client_assertion_token_endpoint_audience =
+            src.flag("client_assertion_token_endpoint_audience", false);
         let log_format = match src.raw("log_format").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -337,6 +345,8 @@ impl Config {
             key_publish_ahead,
             max_token_ttl,
             clock_skew,
+            client_assertion_max_lifetime,
+            client_assertion_token_endpoint_audience,
             log_format,
             database_max_connections: u32::try_from(database_max_connections).unwrap_or(10),
             sessions,

@@ -2,7 +2,7 @@
 //! process, so it writes the event itself rather than through the server's recorder.
 
 use super::Command;
-use super::client::ClientCommand as C;
+use super::client::{ClientCommand as C, KeysCommand};
 use super::keys::KeysCommand as K;
 use super::user::UserCommand as U;
 use crate::audit::{AuditEvent, CLI_ACTOR, EventKind, Outcome};
@@ -26,7 +26,19 @@ pub fn event(command: &Command) -> Option<AuditEvent> {
                 EventKind::ClientChanged,
                 None,
                 Some(id),
-                "resource servers changed".into(),
+                "settings changed".into(),
+            ),
+            Command::Client(C::Keys(KeysCommand::Add { id, .. })) => (
+                EventKind::ClientChanged,
+                None,
+                Some(id),
+                "keys added".into(),
+            ),
+            Command::Client(C::Keys(KeysCommand::Remove { id, kid, .. })) => (
+                EventKind::ClientChanged,
+                None,
+                Some(id),
+                format!("key {kid:?} removed"),
             ),
             Command::Client(C::Disable { id }) => {
                 (EventKind::ClientChanged, None, Some(id), "disabled".into())

@@ -7,9 +7,10 @@ use super::{CliError, output, usage};
 use crate::admin;
 use crate::clock::Clock;
 use crate::config::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use crate::protocol::client_assertion::ClientKey;
 use crate::protocol::{ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, TenantSlug};
 use crate::store::Store;
-use crate::store::clients::{ClientRecord, ClientUpdate, NewClient};
+use crate::store::clients::{ClientJwk, ClientRecord, ClientUpdate, NewClient};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -54,9 +55,20 @@ pub enum ClientCommand {
         /// library cannot send it, `optional`. A public client always needs it.
         #[arg(long, value_parser = ["required", "optional"], default_value = "required")]
         pkce: String,
+        /// How the client authenticates: `client_secret` (a generated secret, Basic or post)
+        /// or `private_key_jwt` (RFC 7523 assertions signed with a key of --jwks-file).
+        #[arg(long, value_parser = ["client_secret", "private_key_jwt"], default_value = "client_secret")]
+        auth: String,
+        /// The client's public keys (a JWKS or one JWK), for --auth private_key_jwt.
+        #[arg(long, value_name = "FILE")]
+        jwks_file: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
     },
+    /// Add or remove a private_key_jwt client's public keys (rotate with overlap: add the new
+    /// key, switch the client to it, then remove the old one).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// List clients.
     List {
         #[arg(long)]
@@ -145,6 +157,25 @@ pub enum ClientCommand {
     Delete { id: String },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add the keys of a JWKS (or one JWK) file.
+    Add {
+        id: String,
+        #[arg(long, value_name = "FILE")]
+        jwks_file: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one key; the client's last key cannot be removed.
+    Remove {
+        id: String,
+        kid: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Serialize)]
 struct ClientView<'a> {
     client_id: &'a str,
@@ -168,6 +199,8 @@ struct ClientView<'a> {
     public: bool,
     skip_consent: bool,
     pkce_required: bool,
+    token_endpoint_auth_method: &'static str,
+    keys: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -204,6 +237,12 @@ fn view<'a>(c: &'a ClientRecord, secret: Option<&'a str>) -> ClientView<'a> {
         public: c.public,
         skip_consent: c.skip_consent,
         pkce_required: c.pkce_required,
+        token_endpoint_auth_method: match (c.public, c.private_key_jwt) {
+            (true, _) => "none",
+            (false, true) => "private_key_jwt",
+            (false, false) => "client_secret_basic",
+        },
+        keys: c.keys.iter().map(|k| k.kid.as_str()).collect(),
     }
 }
 
@@ -245,6 +284,12 @@ fn print(c: &ClientRecord, secret: Option<&str>, json: bool) -> Result<(), CliEr
     }
     if v.skip_consent {
         rows.push(("consent", "skipped (first-party)".into()));
+    }
+    if !v.keys.is_empty() {
+        rows.push((
+            "auth",
+            format!("private_key_jwt, keys {}", v.keys.join(" ")),
+        ));
     }
     if !v.pkce_required {
         rows.push((
@@ -305,9 +350,26 @@ async fn create(
             public,
             skip_consent,
             pkce,
+            auth,
+            jwks_file,
             json,
         } => {
             let create = matches.and_then(|m| m.subcommand_matches("create"));
+            let keys = match (auth.as_str(), jwks_file) {
+                ("private_key_jwt", Some(file)) => Some(read_keys(&file)?),
+                ("private_key_jwt", None) => {
+                    return Err(CliError::Usage(
+                        "--auth private_key_jwt needs the client's public keys: --jwks-file FILE"
+                            .into(),
+                    ));
+                }
+                (_, Some(_)) => {
+                    return Err(CliError::Usage(
+                        "--jwks-file is for --auth private_key_jwt".into(),
+                    ));
+                }
+                (_, None) => None,
+            };
             let new = NewClient {
                 tenant: usage(TenantSlug::parse(&tenant))?,
                 name,
@@ -325,6 +387,7 @@ async fn create(
                 public,
                 skip_consent,
                 pkce_required: pkce == "required",
+                keys,
             };
             let (record, secret) = admin::create_client(store, clock, &new).await?;
             print(&record, secret.as_ref().map(|s| s.secret()), json)?;
@@ -342,6 +405,21 @@ async fn change(
 ) -> Result<(), CliError> {
     match cmd {
         ClientCommand::Create { .. } => Ok(()),
+        ClientCommand::Keys(KeysCommand::Add {
+            id,
+            jwks_file,
+            json,
+        }) => {
+            let id = client_id(&id)?;
+            let keys = read_keys(&jwks_file)?;
+            let record = store.add_client_keys(&id, &keys, clock.now()).await?;
+            print(&record, None, json)
+        }
+        ClientCommand::Keys(KeysCommand::Remove { id, kid, json }) => {
+            let id = client_id(&id)?;
+            let record = store.remove_client_key(&id, &kid).await?;
+            print(&record, None, json)
+        }
         ClientCommand::List { tenant, json } => {
             let tenant = tenant.map(|t| usage(TenantSlug::parse(&t))).transpose()?;
             let clients = store.list_clients(tenant.as_ref()).await?;
@@ -499,6 +577,21 @@ async fn change(
             Ok(())
         }
     }
+}
+
+/// The public keys of a JWKS (or single JWK) file, each checked as assertions will use it.
+fn read_keys(file: &std::path::Path) -> Result<Vec<ClientJwk>, CliError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let keys = ClientKey::parse_set(&text)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+    Ok(keys
+        .into_iter()
+        .map(|(key, jwk)| ClientJwk {
+            kid: key.kid,
+            jwk: jwk.to_string(),
+        })
+        .collect())
 }
 
 fn some_if_given(list: Vec<String>) -> Option<Vec<String>> {

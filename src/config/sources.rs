@@ -60,6 +60,19 @@ impl Sources<'_> {
         }
     }
 
+    pub(super) fn flag(&mut self, name: &'static str, default: bool) -> bool {
+        match self.raw(name).as_deref() {
+            None => default,
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                self.errors
+                    .push(format!("{name} must be true or false, got {other:?}"));
+                default
+            }
+        }
+    }
+
     pub(super) fn per_minute(&mut self, name: &'static str, default: u32) -> u32 {
         u32::try_from(self.int(name, i64::from(default), 0, 1_000_000)).unwrap_or(default)
     }

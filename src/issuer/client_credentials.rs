@@ -100,6 +100,8 @@ mod tests {
             public: false,
             skip_consent: false,
             pkce_required: true,
+            private_key_jwt: false,
+            keys: vec![],
         }
     }
 

@@ -1,6 +1,7 @@
 //! Token issuance: authenticate the client, apply the grant's rules, sign.
 
 pub mod bearer;
+pub mod client_assertion;
 mod client_credentials;
 mod code_grant;
 mod error;
@@ -16,7 +17,7 @@ use crate::context::Context;
 use crate::crypto::SecretHash;
 use crate::crypto::jwt::{self, JwtType};
 use crate::protocol::claims::{AccessTokenClaims, TokenResponse};
-use crate::protocol::client_auth::ClientCredentials;
+use crate::protocol::client_auth::{AuthMethod, ClientCredentials};
 use crate::protocol::token_request::TokenRequest;
 use crate::protocol::{GrantType, OAuthError};
 use crate::store::clients::ClientRecord;
@@ -88,6 +89,7 @@ pub struct Issuer {
     pub default_ttl: i64,
     /// Caps every lifetime: retired keys are kept published exactly this long (plus skew).
     pub max_ttl: i64,
+    pub assertions: client_assertion::AssertionPolicy,
 }
 
 impl Issuer {
@@ -185,6 +187,9 @@ impl Issuer {
         &self,
         creds: &ClientCredentials,
     ) -> Result<Arc<ClientRecord>, OAuthError> {
+        if creds.method == AuthMethod::PrivateKeyJwt {
+            return self.authenticate_assertion(creds).await;
+        }
         let refuse = || OAuthError::invalid_client("unknown client or wrong secret");
         let client = self.ctx.clients.get(&creds.client_id).await?;
         let presented = creds.secret.as_ref().map(|s| s.secret());
@@ -192,6 +197,11 @@ impl Issuer {
             let _ = SecretHash::of("").matches(presented.unwrap_or(""));
             return Err(refuse());
         };
+        if client.private_key_jwt {
+            return Err(OAuthError::invalid_client(
+                "this client authenticates with private_key_jwt (client_assertion), not a secret",
+            ));
+        }
         let authenticated = match (&client.secret_hash, presented) {
             (Some(hash), Some(secret)) => hash.matches(secret),
             (None, None) => client.public,

@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 
+use super::client_assertion::{JWT_BEARER, UnverifiedAssertion};
 use super::form::FormParams;
 use super::{ClientId, OAuthError};
 
@@ -24,10 +25,27 @@ impl fmt::Debug for PresentedSecret {
     }
 }
 
+/// A presented client assertion; never printed (it is a bearer credential until it expires).
+pub struct PresentedAssertion(String);
+
+impl PresentedAssertion {
+    pub fn jwt(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PresentedAssertion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
     Basic,
     Post,
+    /// RFC 7523 §2.2: `client_assertion_type` jwt-bearer and a `client_assertion`.
+    PrivateKeyJwt,
     /// `client_id` alone: a public client (RFC 6749 §2.1), which proves itself with PKCE.
     None,
 }
@@ -38,6 +56,8 @@ pub struct ClientCredentials {
     pub client_id: ClientId,
     /// Absent for a public client.
     pub secret: Option<PresentedSecret>,
+    /// Present for `private_key_jwt`, and then the only credential.
+    pub assertion: Option<PresentedAssertion>,
     pub method: AuthMethod,
 }
 
@@ -51,6 +71,14 @@ impl ClientCredentials {
     /// Finds the client's credentials in the header or the body; using both is refused (§2.3).
     pub fn extract(header: AuthorizationHeader<'_>, form: &FormParams) -> Result<Self, OAuthError> {
         let in_body = form.get("client_secret").is_some();
+        if form.get("client_assertion").is_some() || form.get("client_assertion_type").is_some() {
+            if in_body || matches!(header, AuthorizationHeader::Present(_)) {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method: a client assertion, HTTP Basic or client_secret, not several",
+                ));
+            }
+            return Self::assertion(form);
+        }
         match header {
             AuthorizationHeader::Present(value) => {
                 let fail = |why: &str| OAuthError::invalid_client(why);
@@ -89,10 +117,52 @@ impl ClientCredentials {
                 Ok(Self {
                     client_id,
                     secret,
+                    assertion: None,
                     method,
                 })
             }
         }
+    }
+}
+
+impl ClientCredentials {
+    /// RFC 7523 §2.2. The client is the assertion's `sub` (checked against its signature
+    /// later); a `client_id` in the body must name the same client.
+    fn assertion(form: &FormParams) -> Result<Self, OAuthError> {
+        let (Some(kind), Some(assertion)) = (
+            form.get("client_assertion_type"),
+            form.get("client_assertion"),
+        ) else {
+            return Err(OAuthError::invalid_request(
+                "client_assertion and client_assertion_type go together",
+            ));
+        };
+        if kind != JWT_BEARER {
+            return Err(OAuthError::invalid_client(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
+        }
+        let parsed =
+            UnverifiedAssertion::parse(assertion).map_err(|e| OAuthError::invalid_client(&e.0))?;
+        let subject = parsed
+            .subject()
+            .ok_or_else(|| OAuthError::invalid_client("the client assertion has no sub"))?;
+        if let Some(body_id) = form.get("client_id")
+            && body_id != subject
+        {
+            return Err(OAuthError::invalid_client(
+                "client_id differs from the client assertion's sub",
+            ));
+        }
+        let client_id = ClientId::parse(subject).map_err(|_| {
+            OAuthError::invalid_client("the client assertion's sub is no client_id")
+        })?;
+        Ok(Self {
+            client_id,
+            secret: None,
+            assertion: Some(PresentedAssertion(assertion.to_owned())),
+            method: AuthMethod::PrivateKeyJwt,
+        })
     }
 }
 
@@ -131,6 +201,7 @@ fn parse_basic(value: &[u8]) -> Result<ClientCredentials, String> {
     Ok(ClientCredentials {
         client_id,
         secret: Some(PresentedSecret(secret)),
+        assertion: None,
         method: AuthMethod::Basic,
     })
 }

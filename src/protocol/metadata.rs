@@ -2,9 +2,19 @@
 
 use serde::Serialize;
 
-const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
+const CLIENT_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 /// Public clients may revoke their own tokens (RFC 7009 §2.1), presenting only `client_id`.
-const REVOCATION_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+const REVOCATION_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
+use crate::protocol::client_assertion::SIGNING_ALGS as ASSERTION_ALGS;
 
 /// What Castellan supports today, and nothing more: clients decide what to try from this.
 #[derive(Debug, Serialize)]
@@ -21,6 +31,10 @@ pub struct ServerMetadata {
     pub introspection_endpoint_auth_methods_supported: &'static [&'static str],
     pub grant_types_supported: &'static [&'static str],
     pub token_endpoint_auth_methods_supported: &'static [&'static str],
+    /// What `private_key_jwt` assertions may be signed with (RFC 8414 §2).
+    pub token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    pub introspection_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    pub revocation_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     pub response_types_supported: &'static [&'static str],
     pub response_modes_supported: &'static [&'static str],
     pub code_challenge_methods_supported: &'static [&'static str],
@@ -55,8 +69,12 @@ impl ServerMetadata {
             token_endpoint_auth_methods_supported: &[
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
                 "none",
             ],
+            token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
+            introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
+            revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
             response_types_supported: &["code"],
             response_modes_supported: crate::protocol::authorize::ResponseMode::SUPPORTED,
             code_challenge_methods_supported: &["S256"],

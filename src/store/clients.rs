@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::{Any, Transaction};
 
 use super::apis::api_serving;
+use super::client_keys;
 use super::error::ResultExt;
 use super::resource_servers::register_resource_server;
 use super::roles::{Holder, grant_role};
@@ -54,6 +55,18 @@ pub struct ClientRecord {
     pub skip_consent: bool,
     /// Authorization requests must carry a PKCE challenge; always so for a public client.
     pub pkce_required: bool,
+    /// Authenticates with a signed assertion (RFC 7523 `private_key_jwt`), never a secret.
+    pub private_key_jwt: bool,
+    /// The public keys its assertions may be signed with.
+    pub keys: Vec<ClientJwk>,
+}
+
+/// One of a client's public keys, as registered (a JWK without private members).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClientJwk {
+    pub kid: String,
+    /// The JWK as JSON text.
+    pub jwk: String,
 }
 
 impl ClientRecord {
@@ -94,6 +107,8 @@ pub struct NewClient {
     pub public: bool,
     pub skip_consent: bool,
     pub pkce_required: bool,
+    /// `Some`: a `private_key_jwt` client with these keys (and no secret).
+    pub keys: Option<Vec<ClientJwk>>,
 }
 
 impl NewClient {
@@ -137,6 +152,18 @@ impl NewClient {
                     .into(),
             ));
         }
+        if let Some(keys) = &self.keys {
+            if self.public {
+                return Err(Error::Invalid(
+                    "a public client has no credentials: it cannot use private_key_jwt".into(),
+                ));
+            }
+            if keys.is_empty() {
+                return Err(Error::Invalid(
+                    "a private_key_jwt client needs at least one key (--jwks-file)".into(),
+                ));
+            }
+        }
         if self.public && has(GrantType::ClientCredentials) {
             return Err(Error::Invalid(
                 "a public client has no secret, so it cannot use client_credentials".into(),
@@ -162,7 +189,8 @@ impl Store {
         let id = new_id(now)?;
         sqlx::query(
             "INSERT INTO clients (id, client_id, tenant_id, name, secret_hash, token_ttl, disabled_at, created_at, \
-             updated_at, is_public, skip_consent, pkce_required, display_name) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9, $10, $11)",
+             updated_at, is_public, skip_consent, pkce_required, display_name, auth_method) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&id)
         .bind(client_id.as_str())
@@ -175,6 +203,11 @@ impl Store {
         .bind(i64::from(new.skip_consent))
         .bind(i64::from(new.pkce_required))
         .bind(shown)
+        .bind(if new.keys.is_some() {
+            PRIVATE_KEY_JWT
+        } else {
+            "client_secret"
+        })
         .execute(&mut *tx)
         .await
         .map_err(Error::from)
@@ -192,6 +225,9 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+        }
+        for key in new.keys.iter().flatten() {
+            client_keys::insert_key(&mut tx, &id, key, now).await?;
         }
         for grant in &new.grant_types {
             sqlx::query("INSERT INTO client_grant_types (client_id, grant_type) VALUES ($1, $2) ON CONFLICT DO NOTHING")
@@ -324,6 +360,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// The `auth_method` of a client that signs assertions.
+pub(crate) const PRIVATE_KEY_JWT: &str = "private_key_jwt";
 
 pub(crate) fn no_such_client(client_id: &ClientId) -> Error {
     Error::NotFound(format!("client {client_id} does not exist"))

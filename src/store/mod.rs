@@ -1,8 +1,10 @@
 //! The only module with SQL: one code path over SQLite and PostgreSQL through sqlx's `AnyPool`.
 
 pub mod apis;
+mod assertions;
 pub mod audit;
 mod backup;
+mod client_keys;
 pub mod clients;
 mod edits;
 pub mod error;

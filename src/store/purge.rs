@@ -50,6 +50,13 @@ const EXPIRING: &[Expiring] = &[
         dead: "expires_at < $1",
         in_family: true,
     },
+    // Past its expiry (and the skew allowed for) an assertion is refused anyway.
+    Expiring {
+        table: "client_assertion_jtis",
+        key: "assertion",
+        dead: "expires_at < $1",
+        in_family: false,
+    },
     // Past its token's expiry a revocation says nothing any more.
     Expiring {
         table: "revoked_tokens",

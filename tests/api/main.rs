@@ -40,6 +40,7 @@ mod observability;
 mod outage;
 mod pages;
 mod pkce_optional;
+mod private_key_jwt;
 mod purge;
 mod rate_limits;
 mod refresh;

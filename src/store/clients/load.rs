@@ -28,6 +28,7 @@ pub(super) struct ClientRow {
     is_public: i64,
     skip_consent: i64,
     pkce_required: i64,
+    auth_method: String,
 }
 
 /// How `load` finds the client.
@@ -42,11 +43,11 @@ impl By {
         match self {
             Self::RowId => {
                 "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.display_name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at, c.is_public, c.skip_consent, c.pkce_required FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
+                 c.created_at, c.is_public, c.skip_consent, c.pkce_required, c.auth_method FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
             }
             Self::ClientId => {
                 "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.display_name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at, c.is_public, c.skip_consent, c.pkce_required FROM clients c JOIN tenants t ON t.id = c.tenant_id \
+                 c.created_at, c.is_public, c.skip_consent, c.pkce_required, c.auth_method FROM clients c JOIN tenants t ON t.id = c.tenant_id \
                  WHERE c.client_id = $1"
             }
         }
@@ -96,6 +97,13 @@ pub(super) async fn load(
 
     let uri_rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT kind, uri FROM client_redirect_uris WHERE client_id = $1 ORDER BY kind, uri",
+    )
+    .bind(&row.id)
+    .fetch_all(&mut **tx)
+    .await?;
+
+    let key_rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kid, jwk FROM client_keys WHERE client_id = $1 ORDER BY created_at, kid",
     )
     .bind(&row.id)
     .fetch_all(&mut **tx)
@@ -164,5 +172,10 @@ pub(super) async fn load(
         skip_consent: row.skip_consent != 0,
         // A public client has nothing else to prove the code is its own.
         pkce_required: row.pkce_required != 0 || row.is_public != 0,
+        private_key_jwt: row.auth_method == super::PRIVATE_KEY_JWT,
+        keys: key_rows
+            .into_iter()
+            .map(|(kid, jwk)| super::ClientJwk { kid, jwk })
+            .collect(),
     }))
 }

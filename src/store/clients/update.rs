@@ -56,6 +56,7 @@ impl ClientUpdate {
             public: c.public,
             skip_consent: self.skip_consent.unwrap_or(c.skip_consent),
             pkce_required: self.pkce_required.unwrap_or(c.pkce_required),
+            keys: c.private_key_jwt.then(|| c.keys.clone()),
         })
     }
 }

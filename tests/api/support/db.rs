@@ -178,6 +178,7 @@ impl TestDb {
             public: false,
             skip_consent: false,
             pkce_required: true,
+            keys: None,
         })
         .await
     }
@@ -210,6 +211,7 @@ impl TestDb {
             public: false,
             skip_consent: false,
             pkce_required: true,
+            keys: None,
         })
         .await
     }

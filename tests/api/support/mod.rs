@@ -4,6 +4,7 @@
 //! and a proxy for database outages. The names most tests need are re-exported here.
 
 pub mod app;
+pub mod assertion;
 pub mod binary;
 pub mod browser;
 pub mod chaos;
