@@ -40,6 +40,20 @@ pub fn event(command: &Command) -> Option<AuditEvent> {
                 Some(id),
                 format!("key {kid:?} removed"),
             ),
+            Command::Client(C::Link {
+                id, trust, subject, ..
+            }) => (
+                EventKind::ClientChanged,
+                None,
+                Some(id),
+                format!("linked to trust {trust:?} as {subject:?}"),
+            ),
+            Command::Client(C::Unlink { id, trust }) => (
+                EventKind::ClientChanged,
+                None,
+                Some(id),
+                format!("unlinked from trust {trust:?}"),
+            ),
             Command::Client(C::Disable { id }) => {
                 (EventKind::ClientChanged, None, Some(id), "disabled".into())
             }

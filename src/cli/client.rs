@@ -7,6 +7,7 @@ use super::{CliError, output, usage};
 use crate::admin;
 use crate::clock::Clock;
 use crate::config::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use crate::issuer::federation::parse_conditions;
 use crate::protocol::client_assertion::ClientKey;
 use crate::protocol::{ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, TenantSlug};
 use crate::store::Store;
@@ -69,6 +70,26 @@ pub enum ClientCommand {
     /// key, switch the client to it, then remove the old one).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Accept an external subject of a trust (a workload identity) as this client.
+    Link {
+        id: String,
+        #[arg(long)]
+        trust: String,
+        /// The subject its tokens carry: `system:serviceaccount:NS:NAME`, `spiffe://…`, a CI `sub`.
+        #[arg(long)]
+        subject: String,
+        /// A further claim the tokens must carry (a CI token's repository, say); repeatable.
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop accepting a trust's subject as this client.
+    Unlink {
+        id: String,
+        #[arg(long)]
+        trust: String,
+    },
     /// List clients.
     List {
         #[arg(long)]
@@ -201,6 +222,14 @@ struct ClientView<'a> {
     pkce_required: bool,
     token_endpoint_auth_method: &'static str,
     keys: Vec<&'a str>,
+    trust_links: Vec<LinkView<'a>>,
+}
+
+#[derive(Serialize)]
+struct LinkView<'a> {
+    trust: &'a str,
+    issuer: &'a str,
+    subject: &'a str,
 }
 
 #[derive(Serialize)]
@@ -243,6 +272,15 @@ fn view<'a>(c: &'a ClientRecord, secret: Option<&'a str>) -> ClientView<'a> {
             (false, false) => "client_secret_basic",
         },
         keys: c.keys.iter().map(|k| k.kid.as_str()).collect(),
+        trust_links: c
+            .links
+            .iter()
+            .map(|l| LinkView {
+                trust: &l.trust.name,
+                issuer: &l.trust.issuer,
+                subject: &l.subject,
+            })
+            .collect(),
     }
 }
 
@@ -289,6 +327,12 @@ fn print(c: &ClientRecord, secret: Option<&str>, json: bool) -> Result<(), CliEr
         rows.push((
             "auth",
             format!("private_key_jwt, keys {}", v.keys.join(" ")),
+        ));
+    }
+    for link in &v.trust_links {
+        rows.push((
+            "trust_link",
+            format!("{} ({}): {}", link.trust, link.issuer, link.subject),
         ));
     }
     if !v.pkce_required {
@@ -405,6 +449,24 @@ async fn change(
 ) -> Result<(), CliError> {
     match cmd {
         ClientCommand::Create { .. } => Ok(()),
+        ClientCommand::Link {
+            id,
+            trust,
+            subject,
+            claims,
+            json,
+        } => {
+            let id = client_id(&id)?;
+            let claims = parse_conditions(&claims).map_err(CliError::Usage)?;
+            let record = store.link_client(&id, &trust, &subject, &claims).await?;
+            print(&record, None, json)
+        }
+        ClientCommand::Unlink { id, trust } => {
+            let id = client_id(&id)?;
+            store.unlink_client(&id, &trust).await?;
+            println!("client {id} no longer accepts trust {trust}");
+            Ok(())
+        }
         ClientCommand::Keys(KeysCommand::Add {
             id,
             jwks_file,

@@ -9,6 +9,7 @@ mod keys;
 mod output;
 mod role;
 mod tenant;
+mod trust;
 mod user;
 
 use std::path::PathBuf;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Manage clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Manage trusts: external issuers of workload tokens (Kubernetes, SPIFFE, CI).
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
     /// Inspect, rotate, revoke and import signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -167,6 +171,7 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
         }
         Command::Keys(cmd) => keys::run(cmd, &store, config, &clock).await,
         Command::Audit(cmd) => audit::run(cmd, &store, &clock).await,
+        Command::Trust(cmd) => trust::run(cmd, &store, clock.now()).await,
         Command::Backup { file } => backup(&store, config, &file).await,
     };
     if let (Ok(()), Some(event)) = (&result, change)

@@ -1,5 +1,6 @@
 //! `private_key_jwt` (RFC 7523 §3, OIDC Core §9, draft-ietf-oauth-rfc7523bis): a client proves
-//! itself with a JWT signed by one of its registered keys.
+//! itself with a JWT signed by one of its registered keys. A workload's token from a trusted
+//! issuer goes the same way in, and on to [`super::federation`].
 
 use std::sync::Arc;
 
@@ -26,14 +27,17 @@ pub struct AssertionPolicy {
 /// rfc7523bis's own. Any other explicit type is a token made for something else.
 const ACCEPTED_TYPES: &[&str] = &["JWT", "client-authentication+jwt"];
 
-const MAX_JTI_LEN: usize = 256;
+pub(super) const MAX_JTI_LEN: usize = 256;
+
+fn refuse(why: impl Into<String>) -> OAuthError {
+    OAuthError::invalid_client(why)
+}
 
 impl Issuer {
     pub(super) async fn authenticate_assertion(
         &self,
         creds: &ClientCredentials,
     ) -> Result<Arc<ClientRecord>, OAuthError> {
-        let refuse = |why: &str| OAuthError::invalid_client(why);
         let Some(assertion) = &creds.assertion else {
             return Err(refuse("the client assertion is missing"));
         };
@@ -43,18 +47,26 @@ impl Issuer {
             .get(&creds.client_id)
             .await?
             .ok_or_else(|| refuse("unknown client"))?;
+        let parsed = UnverifiedAssertion::parse(assertion.jwt()).map_err(|e| refuse(e.0))?;
+        if let Some(typ) = &parsed.header.typ
+            && !ACCEPTED_TYPES.iter().any(|t| t.eq_ignore_ascii_case(typ))
+        {
+            return Err(refuse(format!(
+                "an assertion of typ {typ:?} is not a client authentication JWT"
+            )));
+        }
+        // A token of another issuer than the client itself is a workload's, for a trust link.
+        let iss = parsed.claims.get("iss").and_then(Value::as_str);
+        let own = !assertion.spiffe && iss == Some(client.client_id.as_str());
+        if !client.links.is_empty() && !own {
+            self.authenticate_federated(&client, &parsed, assertion.spiffe)
+                .await?;
+            return Ok(client);
+        }
         if !client.private_key_jwt {
             return Err(refuse(
                 "this client is not registered for private_key_jwt: it authenticates with its secret",
             ));
-        }
-        let parsed = UnverifiedAssertion::parse(assertion.jwt()).map_err(|e| refuse(&e.0))?;
-        if let Some(typ) = &parsed.header.typ
-            && !ACCEPTED_TYPES.iter().any(|t| t.eq_ignore_ascii_case(typ))
-        {
-            return Err(refuse(&format!(
-                "an assertion of typ {typ:?} is not a client authentication JWT"
-            )));
         }
         let keys: Vec<ClientKey> = client
             .keys
@@ -62,79 +74,87 @@ impl Issuer {
             .filter_map(|k| serde_json::from_str(&k.jwk).ok())
             .filter_map(|jwk: Value| ClientKey::parse(&jwk).ok())
             .collect();
-        parsed.verify_signature(&keys).map_err(|e| refuse(&e.0))?;
-        let (jti, exp) = self.check_claims(&parsed.claims, client.client_id.as_str())?;
+        parsed.verify_signature(&keys).map_err(|e| refuse(e.0))?;
+        let (jti, exp) = self.check_own_claims(&parsed.claims, client.client_id.as_str())?;
         if client.disabled_at.is_some() {
             return Err(refuse("this client is disabled"));
         }
-        let remember_until = exp + self.assertions.skew;
-        let fresh = self
-            .ctx
-            .store
-            .consume_assertion(client.client_id.as_str(), jti, remember_until)
+        self.consume_jti(client.client_id.as_str(), jti, exp)
             .await?;
-        if !fresh {
-            return Err(refuse(
-                "this client assertion was already used (jti replayed)",
-            ));
-        }
         Ok(client)
     }
 
+    /// Accepts `jti` once until its assertion has expired, on every node.
+    pub(super) async fn consume_jti(
+        &self,
+        issuer: &str,
+        jti: &str,
+        exp: i64,
+    ) -> Result<(), OAuthError> {
+        let fresh = self
+            .ctx
+            .store
+            .consume_assertion(issuer, jti, exp + self.assertions.skew)
+            .await?;
+        if fresh {
+            Ok(())
+        } else {
+            Err(refuse(
+                "this client assertion was already used (jti replayed)",
+            ))
+        }
+    }
+
     /// `iss` = `sub` = the client, `aud` = this issuer alone, a bounded life, and a `jti`.
-    fn check_claims<'c>(
+    fn check_own_claims<'c>(
         &self,
         claims: &'c Value,
         client_id: &str,
     ) -> Result<(&'c str, i64), OAuthError> {
-        let refuse = |why: String| OAuthError::invalid_client(why);
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
-        let time = |name: &str| claims.get(name).and_then(Value::as_i64);
         if text("iss") != Some(client_id) || text("sub") != Some(client_id) {
             return Err(refuse(
-                "the assertion's iss and sub must both be the client_id".into(),
+                "the assertion's iss and sub must both be the client_id",
             ));
         }
         self.check_audience(claims.get("aud"))?;
+        let exp = self.check_times(claims, self.assertions.max_lifetime)?;
+        Ok((jti_of(claims)?, exp))
+    }
+
+    /// `exp` (required), `iat` and `nbf` against now and the clock skew, and a life of at most
+    /// `max_lifetime`; returns `exp`.
+    pub(super) fn check_times(&self, claims: &Value, max_lifetime: i64) -> Result<i64, OAuthError> {
+        let time = |name: &str| claims.get(name).and_then(Value::as_i64);
         let now = self.ctx.clock.now();
-        let policy = self.assertions;
-        let exp = time("exp").ok_or_else(|| refuse("the assertion has no numeric exp".into()))?;
-        if exp + policy.skew < now {
-            return Err(refuse("the client assertion has expired".into()));
+        let skew = self.assertions.skew;
+        let exp = time("exp").ok_or_else(|| refuse("the assertion has no numeric exp"))?;
+        if exp + skew < now {
+            return Err(refuse("the client assertion has expired"));
         }
-        if exp - now > policy.max_lifetime + policy.skew {
-            return Err(refuse(format!(
-                "the client assertion lives too long: at most {} seconds",
-                policy.max_lifetime
-            )));
+        let too_long = || {
+            refuse(format!(
+                "the client assertion lives too long: at most {max_lifetime} seconds"
+            ))
+        };
+        if exp - now > max_lifetime + skew {
+            return Err(too_long());
         }
-        if let Some(iat) = time("iat") {
-            if iat > now + policy.skew {
-                return Err(refuse(
-                    "the client assertion was issued in the future".into(),
-                ));
+        match (claims.get("iat"), time("iat")) {
+            (Some(_), None) => return Err(refuse("the assertion's iat is not a number")),
+            (_, Some(iat)) if iat > now + skew => {
+                return Err(refuse("the client assertion was issued in the future"));
             }
-            if exp - iat > policy.max_lifetime {
-                return Err(refuse(format!(
-                    "the client assertion lives too long: at most {} seconds",
-                    policy.max_lifetime
-                )));
-            }
-        } else if claims.get("iat").is_some() {
-            return Err(refuse("the assertion's iat is not a number".into()));
+            (_, Some(iat)) if exp - iat > max_lifetime => return Err(too_long()),
+            _ => {}
         }
-        if let Some(nbf) = claims.get("nbf") {
-            let nbf = nbf
-                .as_i64()
-                .ok_or_else(|| refuse("the assertion's nbf is not a number".into()))?;
-            if nbf > now + policy.skew {
-                return Err(refuse("the client assertion is not valid yet".into()));
+        match (claims.get("nbf"), time("nbf")) {
+            (Some(_), None) => Err(refuse("the assertion's nbf is not a number")),
+            (_, Some(nbf)) if nbf > now + skew => {
+                Err(refuse("the client assertion is not valid yet"))
             }
+            _ => Ok(exp),
         }
-        let jti = text("jti")
-            .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
-            .ok_or_else(|| refuse("the assertion needs a jti (1 to 256 characters)".into()))?;
-        Ok((jti, exp))
     }
 
     /// rfc7523bis §4: the issuer identifier as the sole audience, as a string or a one-member
@@ -155,9 +175,18 @@ impl Issuer {
         if accepted {
             Ok(())
         } else {
-            Err(OAuthError::invalid_client(format!(
+            Err(refuse(format!(
                 "the assertion's aud must be this server's issuer identifier, {issuer}, and nothing else"
             )))
         }
     }
+}
+
+/// The assertion's `jti`: required, 1 to [`MAX_JTI_LEN`] characters.
+pub(super) fn jti_of(claims: &Value) -> Result<&str, OAuthError> {
+    claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .filter(|j| !j.is_empty() && j.len() <= MAX_JTI_LEN)
+        .ok_or_else(|| refuse("the assertion needs a jti (1 to 256 characters)"))
 }

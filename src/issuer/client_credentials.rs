@@ -102,6 +102,7 @@ mod tests {
             pkce_required: true,
             private_key_jwt: false,
             keys: vec![],
+            links: vec![],
         }
     }
 

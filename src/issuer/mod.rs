@@ -5,6 +5,7 @@ pub mod client_assertion;
 mod client_credentials;
 mod code_grant;
 mod error;
+pub mod federation;
 mod introspection;
 mod refresh_grant;
 mod userinfo;

@@ -16,6 +16,9 @@ use super::values::InvalidValue;
 /// `client_assertion_type` of RFC 7523 §2.2.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// The SPIFFE client-authentication draft's type for a JWT-SVID.
+pub const JWT_SPIFFE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-spiffe";
+
 /// The algorithms a client's key may sign with, as discovery lists them.
 pub const SIGNING_ALGS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA"];
 

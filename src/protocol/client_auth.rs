@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 
-use super::client_assertion::{JWT_BEARER, UnverifiedAssertion};
+use super::client_assertion::{JWT_BEARER, JWT_SPIFFE, UnverifiedAssertion};
 use super::form::FormParams;
 use super::{ClientId, OAuthError};
 
@@ -26,11 +26,15 @@ impl fmt::Debug for PresentedSecret {
 }
 
 /// A presented client assertion; never printed (it is a bearer credential until it expires).
-pub struct PresentedAssertion(String);
+pub struct PresentedAssertion {
+    jwt: String,
+    /// Sent as a SPIFFE JWT-SVID (`…:jwt-spiffe`), whose `iss` may be absent.
+    pub spiffe: bool,
+}
 
 impl PresentedAssertion {
     pub fn jwt(&self) -> &str {
-        &self.0
+        &self.jwt
     }
 }
 
@@ -137,30 +141,34 @@ impl ClientCredentials {
                 "client_assertion and client_assertion_type go together",
             ));
         };
-        if kind != JWT_BEARER {
-            return Err(OAuthError::invalid_client(format!(
-                "client_assertion_type must be {JWT_BEARER}"
-            )));
-        }
-        let parsed =
-            UnverifiedAssertion::parse(assertion).map_err(|e| OAuthError::invalid_client(&e.0))?;
-        let subject = parsed
-            .subject()
-            .ok_or_else(|| OAuthError::invalid_client("the client assertion has no sub"))?;
-        if let Some(body_id) = form.get("client_id")
-            && body_id != subject
-        {
-            return Err(OAuthError::invalid_client(
-                "client_id differs from the client assertion's sub",
-            ));
-        }
-        let client_id = ClientId::parse(subject).map_err(|_| {
-            OAuthError::invalid_client("the client assertion's sub is no client_id")
-        })?;
+        let spiffe = match kind {
+            JWT_BEARER => false,
+            JWT_SPIFFE => true,
+            _ => {
+                return Err(OAuthError::invalid_client(format!(
+                    "client_assertion_type must be {JWT_BEARER} (or {JWT_SPIFFE} for a SPIFFE JWT-SVID)"
+                )));
+            }
+        };
+        // A workload's own token names its external subject, so the body names the client;
+        // a client's own assertion names it as `sub`.
+        let named = match form.get("client_id") {
+            Some(id) => id.to_owned(),
+            None => UnverifiedAssertion::parse(assertion)
+                .map_err(|e| OAuthError::invalid_client(&e.0))?
+                .subject()
+                .ok_or_else(|| OAuthError::invalid_client("the client assertion has no sub"))?
+                .to_owned(),
+        };
+        let client_id =
+            ClientId::parse(&named).map_err(|_| OAuthError::invalid_client("unknown client"))?;
         Ok(Self {
             client_id,
             secret: None,
-            assertion: Some(PresentedAssertion(assertion.to_owned())),
+            assertion: Some(PresentedAssertion {
+                jwt: assertion.to_owned(),
+                spiffe,
+            }),
             method: AuthMethod::PrivateKeyJwt,
         })
     }

@@ -59,6 +59,8 @@ pub struct ClientRecord {
     pub private_key_jwt: bool,
     /// The public keys its assertions may be signed with.
     pub keys: Vec<ClientJwk>,
+    /// External subjects (of trusted workload-token issuers) that authenticate as this client.
+    pub links: Vec<super::trusts::TrustLink>,
 }
 
 /// One of a client's public keys, as registered (a JWK without private members).

@@ -18,6 +18,7 @@ pub mod revocations;
 pub mod roles;
 pub mod sessions;
 pub mod tenants;
+pub mod trusts;
 pub mod users;
 
 use std::path::Path;

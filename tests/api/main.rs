@@ -21,6 +21,7 @@ mod cli_errors;
 mod client_credentials;
 mod consent;
 mod cross_tenant;
+mod federation;
 mod files;
 mod grant_revocation;
 mod grants;

@@ -109,6 +109,8 @@ pub(super) async fn load(
     .fetch_all(&mut **tx)
     .await?;
 
+    let links = crate::store::trusts::links_of(tx, &row.id).await?;
+
     let corrupt =
         |what: &str| Error::internal(format!("client {} has an invalid {what}", row.client_id));
     let (mut redirect_uris, mut post_logout_redirect_uris) = (Vec::new(), Vec::new());
@@ -177,5 +179,6 @@ pub(super) async fn load(
             .into_iter()
             .map(|(kid, jwk)| super::ClientJwk { kid, jwk })
             .collect(),
+        links,
     }))
 }

@@ -1,0 +1,131 @@
+//! Federated workload identity: a workload presents the token its platform gave it (a
+//! Kubernetes service-account token, a SPIFFE JWT-SVID, a CI job's OIDC token), and is
+//! authenticated as the client linked to that external subject of a trusted issuer. Nothing in
+//! the external token widens what the client may get: its grants, roles and tenant are its own.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::Issuer;
+use super::client_assertion::jti_of;
+use crate::protocol::OAuthError;
+use crate::protocol::client_assertion::{ClientKey, UnverifiedAssertion};
+use crate::store::clients::ClientRecord;
+use crate::store::trusts::{Trust, TrustKeys, TrustLink};
+
+fn refuse(why: impl Into<String>) -> OAuthError {
+    OAuthError::invalid_client(why)
+}
+
+impl Issuer {
+    /// The link that accepted the token; every check of its trust has passed.
+    pub(super) async fn authenticate_federated<'c>(
+        &self,
+        client: &'c ClientRecord,
+        token: &UnverifiedAssertion<'_>,
+        spiffe: bool,
+    ) -> Result<&'c TrustLink, OAuthError> {
+        let text = |name: &str| token.claims.get(name).and_then(Value::as_str);
+        let sub = text("sub").ok_or_else(|| refuse("the workload token has no sub"))?;
+        let iss = text("iss");
+        let link = client
+            .links
+            .iter()
+            .find(|l| l.subject == sub && accepts_issuer(&l.trust, iss, sub, spiffe))
+            .ok_or_else(|| {
+                refuse(format!(
+                    "no trust of this client accepts subject {sub:?} from issuer {:?}",
+                    iss.unwrap_or("(none)")
+                ))
+            })?;
+        let trust = &link.trust;
+        let keys = trust_keys(trust)?;
+        token.verify_signature(&keys).map_err(|e| refuse(e.0))?;
+        let audience = trust.audience.as_deref().unwrap_or(&self.ctx.issuer_url);
+        if !carries_audience(token.claims.get("aud"), audience) {
+            return Err(refuse(format!(
+                "the workload token's aud must include {audience}"
+            )));
+        }
+        let exp = self.check_times(&token.claims, trust.max_lifetime)?;
+        for (name, expected) in trust.claims.iter().chain(link.claims.iter()) {
+            if !claim_equals(token.claims.get(name), expected) {
+                return Err(refuse(format!(
+                    "the workload token's {name} must be {expected:?}"
+                )));
+            }
+        }
+        if client.disabled_at.is_some() {
+            return Err(refuse("this client is disabled"));
+        }
+        if !trust.reusable_jti {
+            let jti = jti_of(&token.claims)?;
+            let issuer = format!("trust {}/{}", trust.tenant, trust.name);
+            self.consume_jti(&issuer, jti, exp).await?;
+        }
+        Ok(link)
+    }
+}
+
+/// A trust's issuer is the token's `iss`; a SPIFFE trust's is the trust domain its `sub` is in
+/// (JWT-SVIDs may carry no `iss`, so the trust anchor is the operator's alone).
+fn accepts_issuer(trust: &Trust, iss: Option<&str>, sub: &str, spiffe: bool) -> bool {
+    if spiffe != trust.spiffe {
+        return false;
+    }
+    if trust.spiffe {
+        let domain = trust.issuer.trim_end_matches('/');
+        return sub
+            .strip_prefix(domain)
+            .is_some_and(|rest| rest.starts_with('/'));
+    }
+    iss == Some(trust.issuer.as_str())
+}
+
+fn trust_keys(trust: &Trust) -> Result<Vec<ClientKey>, OAuthError> {
+    match &trust.keys {
+        TrustKeys::Jwks(text) => ClientKey::parse_set(text)
+            .map(|keys| keys.into_iter().map(|(k, _)| k).collect())
+            .map_err(|e| refuse(format!("trust {}'s keys are unusable: {e}", trust.name))),
+        TrustKeys::JwksUri(_) | TrustKeys::Discovery => Err(refuse(format!(
+            "trust {}'s keys are fetched from its issuer, which this server does not do yet",
+            trust.name
+        ))),
+    }
+}
+
+/// Workload tokens name their audiences in a string or a list (Kubernetes: a list).
+fn carries_audience(aud: Option<&Value>, audience: &str) -> bool {
+    match aud {
+        Some(Value::String(a)) => a == audience,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience)),
+        _ => false,
+    }
+}
+
+/// A condition holds when the claim is that string, or a number or boolean written so.
+fn claim_equals(claim: Option<&Value>, expected: &str) -> bool {
+    match claim {
+        Some(Value::String(s)) => s == expected,
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => *v == expected_value(expected),
+        _ => false,
+    }
+}
+
+/// `expected` read as JSON (`42`, `true`), or as the string it is.
+fn expected_value(expected: &str) -> Value {
+    serde_json::from_str(expected).unwrap_or_else(|_| Value::String(expected.to_owned()))
+}
+
+/// `NAME=VALUE` conditions as the CLI takes them.
+pub fn parse_conditions(list: &[String]) -> Result<BTreeMap<String, String>, String> {
+    list.iter()
+        .map(|c| {
+            c.split_once('=')
+                .filter(|(name, _)| !name.is_empty())
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .ok_or_else(|| format!("claim condition {c:?} must be NAME=VALUE"))
+        })
+        .collect()
+}
