@@ -91,6 +91,7 @@ pub async fn bootstrap(
         post_logout_redirect_uris: vec![],
         public: false,
         skip_consent: false,
+        id_token_signing_alg: None,
     };
     let (record, secret) = create_client(store, clock, &new).await?;
     let secret = secret.ok_or_else(|| store::Error::internal("the admin client has no secret"))?;

@@ -98,8 +98,8 @@ impl App {
         let bootstrap_file = bootstrap_file
             .filter(|_| bootstrap.is_some())
             .map(Path::to_path_buf);
-        let keys =
-            Arc::new(KeyRing::load(&store, master, config.signing_key_bits, clock.now()).await?);
+        let policy = Policy::from_config(config);
+        let keys = Arc::new(KeyRing::load(&store, master, &policy, clock.now()).await?);
         let (audit, audit_writer) = Audit::spawn(store.clone(), clock.clone());
         let ctx = Arc::new(Context {
             issuer_url: issuer_url.clone(),
@@ -116,7 +116,7 @@ impl App {
             default_ttl: config.access_token_ttl,
             max_ttl: config.max_token_ttl,
         });
-        let metadata = ServerMetadata::for_issuer(&issuer_url);
+        let metadata = ServerMetadata::for_issuer(&issuer_url, &config.signing_algs);
         let discovery = Discovery {
             json: serde_json::to_vec(&metadata)
                 .map_err(|e| CryptoError(format!("cannot serialise discovery: {e}")))?
@@ -147,7 +147,7 @@ impl App {
         let rotator = Arc::new(Rotator::new(
             state.store.clone(),
             Arc::clone(&state.keys),
-            Policy::from_config(config),
+            policy,
             state.ctx.clock.clone(),
             state.ctx.audit.clone(),
         ));

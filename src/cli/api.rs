@@ -2,9 +2,11 @@
 
 use clap::{ArgGroup, Subcommand};
 
+use super::keys::parse_alg;
 use super::{CliError, output, usage};
 use crate::clock::Clock;
-use crate::protocol::{ApiIdentifier, Scope, TenantSlug};
+use crate::config::Config;
+use crate::protocol::{ApiIdentifier, Scope, SigningAlg, TenantSlug};
 use crate::store::Store;
 use crate::store::apis::{Api, Tenancy, TenancyChange};
 
@@ -26,12 +28,17 @@ pub enum ApiCommand {
         /// A tenant the API serves, besides its owner; repeat for several.
         #[arg(long = "share-with", value_name = "SLUG")]
         share_with: Vec<String>,
+        /// What its access tokens are signed with: an enabled algorithm (signing_algs), RS256
+        /// by default. Until that algorithm's key is active, they are signed RS256.
+        #[arg(long, value_name = "ALG", value_parser = parse_alg)]
+        signing_alg: Option<SigningAlg>,
         #[arg(long)]
         json: bool,
     },
-    /// Change which tenants an API serves; running servers apply it within seconds.
+    /// Change which tenants an API serves, or its tokens' signing algorithm; running servers
+    /// apply it within seconds.
     #[command(group(ArgGroup::new("change").required(true).multiple(true)
-        .args(["tenant", "share_with", "unshare", "all_tenants"])))]
+        .args(["tenant", "share_with", "unshare", "all_tenants", "signing_alg"])))]
     Update {
         identifier: String,
         /// A new owner (the previous one keeps access only if shared with).
@@ -45,6 +52,9 @@ pub enum ApiCommand {
         /// Serve every tenant again, with no owner.
         #[arg(long, conflicts_with_all = ["tenant", "share_with", "unshare"])]
         all_tenants: bool,
+        /// A new signing algorithm for its access tokens (an enabled one).
+        #[arg(long, value_name = "ALG", value_parser = parse_alg)]
+        signing_alg: Option<SigningAlg>,
         #[arg(long)]
         json: bool,
     },
@@ -58,7 +68,12 @@ pub enum ApiCommand {
     },
 }
 
-pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), CliError> {
+pub async fn run(
+    cmd: ApiCommand,
+    store: &Store,
+    config: &Config,
+    clock: &Clock,
+) -> Result<(), CliError> {
     match cmd {
         ApiCommand::Create {
             identifier,
@@ -66,8 +81,12 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
             scopes,
             tenant,
             share_with,
+            signing_alg,
             json,
         } => {
+            if let Some(alg) = signing_alg {
+                enabled(config, alg)?;
+            }
             let identifier = usage(ApiIdentifier::parse(&identifier))?;
             let scopes = scopes
                 .iter()
@@ -82,7 +101,14 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
                 },
             };
             let api = store
-                .create_api_in(&identifier, &name, &scopes, &tenancy, clock.now())
+                .create_api_signed(
+                    &identifier,
+                    &name,
+                    &scopes,
+                    &tenancy,
+                    signing_alg.filter(|a| *a != SigningAlg::RS256),
+                    clock.now(),
+                )
                 .await?;
             print(&api, "created", json)
         }
@@ -92,16 +118,32 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
             share_with,
             unshare,
             all_tenants,
+            signing_alg,
             json,
         } => {
             let identifier = usage(ApiIdentifier::parse(&identifier))?;
+            if let Some(alg) = signing_alg {
+                enabled(config, alg)?;
+            }
             let change = TenancyChange {
                 owner: tenant.as_deref().map(slug).transpose()?,
                 share_with: slugs(&share_with)?,
                 unshare: slugs(&unshare)?,
                 all_tenants,
             };
-            let api = store.update_api_tenancy(&identifier, &change).await?;
+            let tenancy_changes = change.owner.is_some()
+                || !change.share_with.is_empty()
+                || !change.unshare.is_empty()
+                || change.all_tenants;
+            let mut api = None;
+            if tenancy_changes {
+                api = Some(store.update_api_tenancy(&identifier, &change).await?);
+            }
+            if let Some(alg) = signing_alg {
+                let chosen = Some(alg).filter(|a| *a != SigningAlg::RS256);
+                api = Some(store.set_api_signing_alg(&identifier, chosen).await?);
+            }
+            let api = api.ok_or_else(|| CliError::Usage("nothing to change".into()))?;
             print(&api, "updated", json)
         }
         ApiCommand::List { tenant, json } => {
@@ -143,8 +185,27 @@ fn print(api: &Api, what: &str, json: bool) -> Result<(), CliError> {
         ("scopes", api.scopes.join(" ")),
         ("tenants", tenants(api)),
         ("resource_servers", servers.join(", ")),
+        (
+            "signing_alg",
+            api.access_token_signing_alg
+                .unwrap_or(SigningAlg::RS256)
+                .to_string(),
+        ),
     ]);
     Ok(())
+}
+
+/// `--signing-alg` names an algorithm enabled in this configuration.
+pub(super) fn enabled(config: &Config, alg: SigningAlg) -> Result<(), CliError> {
+    if config.signing_algs.contains(&alg) {
+        return Ok(());
+    }
+    let on: Vec<&str> = config.signing_algs.iter().map(|a| a.as_str()).collect();
+    Err(CliError::Usage(format!(
+        "--signing-alg {alg}: {alg} is not enabled (signing_algs is {}); add it to signing_algs \
+         (CASTELLAN_SIGNING_ALGS) on every node first",
+        on.join(", ")
+    )))
 }
 
 /// The boundary in words: `all tenants`, `acme (owner), beta`, or `no tenant`.

@@ -22,12 +22,22 @@ pub fn event(command: &Command) -> Option<AuditEvent> {
                 Some(id),
                 "secret rotated".into(),
             ),
-            Command::Client(C::Update { id, .. }) => (
-                EventKind::ClientChanged,
-                None,
-                Some(id),
-                "resource servers changed".into(),
-            ),
+            Command::Client(C::Update {
+                id,
+                resource_server_for,
+                not_resource_server_for,
+                id_token_signing_alg,
+                ..
+            }) => {
+                let mut changed = Vec::new();
+                if !resource_server_for.is_empty() || !not_resource_server_for.is_empty() {
+                    changed.push("resource servers changed".to_owned());
+                }
+                if let Some(alg) = id_token_signing_alg {
+                    changed.push(format!("ID tokens signed {alg}"));
+                }
+                (EventKind::ClientChanged, None, Some(id), changed.join("; "))
+            }
             Command::Client(C::Disable { id }) => {
                 (EventKind::ClientChanged, None, Some(id), "disabled".into())
             }
@@ -91,17 +101,18 @@ pub fn event(command: &Command) -> Option<AuditEvent> {
                 None,
                 format!("role {role:?} removed from {username:?}"),
             ),
-            Command::Keys(K::Rotate { now }) => (
-                EventKind::KeyRotated,
-                None,
-                None,
-                if *now {
+            Command::Keys(K::Rotate { now, alg }) => {
+                let what = if *now {
                     "rotated now"
                 } else {
                     "successor published"
-                }
-                .into(),
-            ),
+                };
+                let detail = match alg {
+                    Some(alg) => format!("{what} ({alg})"),
+                    None => what.into(),
+                };
+                (EventKind::KeyRotated, None, None, detail)
+            }
             Command::Keys(K::Revoke { kid }) => {
                 (EventKind::KeyRevoked, None, None, format!("kid {kid}"))
             }

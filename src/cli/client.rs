@@ -3,11 +3,15 @@
 use clap::{ArgMatches, Subcommand};
 use serde::Serialize;
 
+use super::api::enabled;
+use super::keys::parse_alg;
 use super::{CliError, output, usage};
 use crate::admin;
 use crate::clock::Clock;
-use crate::config::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
-use crate::protocol::{ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, TenantSlug};
+use crate::config::{Config, MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use crate::protocol::{
+    ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, SigningAlg, TenantSlug,
+};
 use crate::store::Store;
 use crate::store::clients::{ClientRecord, NewClient};
 
@@ -47,6 +51,10 @@ pub enum ClientCommand {
         /// A first-party client: its users are not asked for consent.
         #[arg(long)]
         skip_consent: bool,
+        /// What its ID tokens are signed with (id_token_signed_response_alg): an enabled
+        /// algorithm, RS256 by default. Until that algorithm's key is active, they are RS256.
+        #[arg(long, value_name = "ALG", value_parser = parse_alg)]
+        id_token_signing_alg: Option<SigningAlg>,
         #[arg(long)]
         json: bool,
     },
@@ -57,15 +65,19 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Make the client resource server of APIs (it may introspect their tokens of its tenant).
+    /// Make the client resource server of APIs (it may introspect their tokens of its tenant),
+    /// or change the algorithm of its ID tokens.
     #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)
-        .args(["resource_server_for", "not_resource_server_for"])))]
+        .args(["resource_server_for", "not_resource_server_for", "id_token_signing_alg"])))]
     Update {
         id: String,
         #[arg(long = "resource-server-for", value_name = "URI")]
         resource_server_for: Vec<String>,
         #[arg(long = "not-resource-server-for", value_name = "URI")]
         not_resource_server_for: Vec<String>,
+        /// A new algorithm for its ID tokens (an enabled one).
+        #[arg(long, value_name = "ALG", value_parser = parse_alg)]
+        id_token_signing_alg: Option<SigningAlg>,
         #[arg(long)]
         json: bool,
     },
@@ -110,6 +122,7 @@ struct ClientView<'a> {
     post_logout_redirect_uris: &'a [RedirectUri],
     public: bool,
     skip_consent: bool,
+    id_token_signed_response_alg: SigningAlg,
 }
 
 #[derive(Serialize)]
@@ -144,6 +157,7 @@ fn view<'a>(c: &'a ClientRecord, secret: Option<&'a str>) -> ClientView<'a> {
         post_logout_redirect_uris: &c.post_logout_redirect_uris,
         public: c.public,
         skip_consent: c.skip_consent,
+        id_token_signed_response_alg: c.id_token_signing_alg.unwrap_or(SigningAlg::RS256),
     }
 }
 
@@ -183,6 +197,9 @@ fn print(c: &ClientRecord, secret: Option<&str>, json: bool) -> Result<(), CliEr
     if v.skip_consent {
         rows.push(("consent", "skipped (first-party)".into()));
     }
+    if c.grant_types.contains(&GrantType::AuthorizationCode) {
+        rows.push(("id_token_alg", v.id_token_signed_response_alg.to_string()));
+    }
     rows.push(("roles", v.roles.join(" ")));
     rows.push(("permissions", v.permissions.join(" ")));
     rows.push((
@@ -205,6 +222,7 @@ pub async fn run(
     cmd: ClientCommand,
     matches: Option<&ArgMatches>,
     store: &Store,
+    config: &Config,
     clock: &Clock,
 ) -> Result<(), CliError> {
     match cmd {
@@ -221,8 +239,12 @@ pub async fn run(
             post_logout_redirect_uris,
             public,
             skip_consent,
+            id_token_signing_alg,
             json,
         } => {
+            if let Some(alg) = id_token_signing_alg {
+                enabled(config, alg)?;
+            }
             let create = matches.and_then(|m| m.subcommand_matches("create"));
             let new = NewClient {
                 tenant: usage(TenantSlug::parse(&tenant))?,
@@ -245,6 +267,7 @@ pub async fn run(
                     .collect::<Result<_, _>>()?,
                 public,
                 skip_consent,
+                id_token_signing_alg: id_token_signing_alg.filter(|a| *a != SigningAlg::RS256),
             };
             let (record, secret) = admin::create_client(store, clock, &new).await?;
             print(&record, secret.as_ref().map(|s| s.secret()), json)
@@ -270,17 +293,32 @@ pub async fn run(
             id,
             resource_server_for,
             not_resource_server_for,
+            id_token_signing_alg,
             json,
         } => {
             let id = client_id(&id)?;
-            let record = store
-                .update_resource_servers(
-                    &id,
-                    &api_ids(&resource_server_for)?,
-                    &api_ids(&not_resource_server_for)?,
-                    clock.now(),
-                )
-                .await?;
+            if let Some(alg) = id_token_signing_alg {
+                enabled(config, alg)?;
+                let chosen = Some(alg).filter(|a| *a != SigningAlg::RS256);
+                store
+                    .set_client_id_token_alg(&id, chosen, clock.now())
+                    .await?;
+            }
+            let record = if resource_server_for.is_empty() && not_resource_server_for.is_empty() {
+                store
+                    .find_client(&id)
+                    .await?
+                    .ok_or_else(|| CliError::Usage(format!("client {id} does not exist")))?
+            } else {
+                store
+                    .update_resource_servers(
+                        &id,
+                        &api_ids(&resource_server_for)?,
+                        &api_ids(&not_resource_server_for)?,
+                        clock.now(),
+                    )
+                    .await?
+            };
             print(&record, None, json)
         }
         ClientCommand::Show { id, json } => {

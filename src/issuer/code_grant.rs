@@ -8,7 +8,7 @@ use crate::crypto::jwt::{self, JwtType};
 use crate::crypto::{SecretHash, pkce, random};
 use crate::protocol::claims::{IdTokenClaims, TokenResponse};
 use crate::protocol::pkce::{CodeChallenge, CodeVerifier};
-use crate::protocol::{ErrorCode, GrantType, OAuthError};
+use crate::protocol::{ErrorCode, GrantType, OAuthError, SigningAlg};
 use crate::store::clients::ClientRecord;
 use crate::store::grants::{CodeGrant, NewRefresh, Redemption, RefreshGrant};
 use crate::store::users::UserRecord;
@@ -179,8 +179,9 @@ impl Issuer {
             tenant_id: &user.tenant,
             sid: signed_in.sid,
         };
-        let keys = self.ctx.keys.current();
-        Ok(Some(jwt::sign(&keys.active, JwtType::IdToken, &claims)?))
+        let alg = client.id_token_signing_alg.unwrap_or(SigningAlg::RS256);
+        let key = self.ctx.keys.signer(alg);
+        Ok(Some(jwt::sign(&key, JwtType::IdToken, &claims)?))
     }
 
     /// The stored form of the first refresh token of a sign-in.

@@ -18,7 +18,7 @@ use crate::crypto::jwt::{self, JwtType};
 use crate::protocol::claims::{AccessTokenClaims, TokenResponse};
 use crate::protocol::client_auth::ClientCredentials;
 use crate::protocol::token_request::TokenRequest;
-use crate::protocol::{GrantType, OAuthError};
+use crate::protocol::{GrantType, OAuthError, SigningAlg};
 use crate::store::clients::ClientRecord;
 
 pub use client_credentials::Decision;
@@ -264,7 +264,8 @@ impl Issuer {
             tenant_id: subject.tenant,
             permissions: subject.permissions,
         };
-        let keys = self.ctx.keys.current();
-        Ok(jwt::sign(&keys.active, JwtType::AccessToken, &claims)?)
+        let alg = client.api_signing_algs.get(audience).copied();
+        let key = self.ctx.keys.signer(alg.unwrap_or(SigningAlg::RS256));
+        Ok(jwt::sign(&key, JwtType::AccessToken, &claims)?)
     }
 }

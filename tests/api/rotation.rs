@@ -2,6 +2,7 @@
 
 use castellan::clock::Clock;
 use castellan::keys::rotation::{self, Policy};
+use castellan::protocol::SigningAlg;
 use castellan::store::keys::KeyState;
 
 use crate::on_both_backends;
@@ -91,7 +92,7 @@ async fn on_demand_rotation_publishes_first_and_revocation_is_immediate(backend:
     let (master, policy) = (app.master_key(), Policy::from_config(&app.config));
 
     // `keys rotate`: published now, signing only after the publish-ahead window (1200 s by default).
-    rotation::rotate_soon(&app.store, &master, &policy, &clock)
+    rotation::rotate_soon(&app.store, &master, &policy, &clock, SigningAlg::RS256)
         .await
         .unwrap();
     app.rotator.tick().await.unwrap();
@@ -120,7 +121,7 @@ async fn on_demand_rotation_publishes_first_and_revocation_is_immediate(backend:
     );
 
     // `keys rotate --now`: a new key signs at once; the old one stays published.
-    rotation::rotate_now(&app.store, &master, &policy, clock.now())
+    rotation::rotate_now(&app.store, &master, &policy, clock.now(), SigningAlg::RS256)
         .await
         .unwrap();
     app.rotator.tick().await.unwrap();

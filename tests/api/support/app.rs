@@ -12,13 +12,12 @@ use castellan::clock::Clock;
 use castellan::config::{Config, MasterKeySource};
 use castellan::crypto::MasterKey;
 use castellan::keys::rotation::Rotator;
-use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use super::binary::CliOutput;
 use super::browser::Browser;
 use super::db::{Backend, TestDb, fresh_database};
-use super::oauth::{CC, TestClient, key_for, kids, text, token_of, validation};
+use super::oauth::{CC, TestClient, jwk_key, kids, text, token_of, validation_for};
 use super::rp::Rp;
 use super::validator::Validator;
 
@@ -372,15 +371,16 @@ impl TestApp {
         Validator::new(&self.url("/jwks.json"), &self.issuer, audience)
     }
 
-    /// Validates an access token as a resource server would: JWKS by `kid`, RS256, every claim.
+    /// Validates an access token as a resource server would: JWKS by `kid`, the algorithm the
+    /// key's JWK names (RS256 unless the API chose another), every claim.
     pub async fn verify_access_token(&self, token: &str, audience: &str) -> Value {
         let header = jsonwebtoken::decode_header(token).unwrap();
-        assert_eq!(header.alg, Algorithm::RS256);
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         let kid = header.kid.expect("kid in header");
         let jwks = self.jwks().await;
-        let key = key_for(&jwks, &kid).unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
-        let validation = validation(&self.issuer, audience);
+        let (key, alg) = jwk_key(&jwks, &kid).unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
+        assert_eq!(header.alg, alg, "the header names its key's algorithm");
+        let validation = validation_for(alg, &self.issuer, audience);
         jsonwebtoken::decode::<Value>(token, &key, &validation)
             .unwrap()
             .claims

@@ -7,7 +7,9 @@ use castellan::admin;
 use castellan::audit::EventKind;
 use castellan::clock::Clock;
 use castellan::crypto::password;
-use castellan::protocol::{ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, TenantSlug};
+use castellan::protocol::{
+    ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, SigningAlg, TenantSlug,
+};
 use castellan::store::Store;
 use castellan::store::clients::NewClient;
 use castellan::store::users::NewUser;
@@ -175,6 +177,7 @@ impl TestDb {
             post_logout_redirect_uris: vec![],
             public: false,
             skip_consent: false,
+            id_token_signing_alg: None,
         })
         .await
     }
@@ -182,6 +185,24 @@ impl TestDb {
     /// API `api` with `scopes` and a default-tenant client granted all of them.
     pub async fn client_for(&self, api: &str, scopes: &[&str]) -> TestClient {
         self.create_api(api, scopes).await;
+        self.create_client("default", &[(api, scopes)], &[], None)
+            .await
+    }
+
+    /// API `api` with `scopes`, its access tokens signed with `alg`, and a default-tenant
+    /// client granted all of them.
+    pub async fn client_for_alg(&self, api: &str, scopes: &[&str], alg: SigningAlg) -> TestClient {
+        self.store
+            .create_api_signed(
+                &ApiIdentifier::parse(api).unwrap(),
+                api,
+                &scopes_of(scopes),
+                &castellan::store::apis::Tenancy::All,
+                Some(alg),
+                self.clock.now(),
+            )
+            .await
+            .unwrap();
         self.create_client("default", &[(api, scopes)], &[], None)
             .await
     }
@@ -204,6 +225,7 @@ impl TestDb {
             post_logout_redirect_uris: vec![RedirectUri::parse(super::BYE).unwrap()],
             public: false,
             skip_consent: false,
+            id_token_signing_alg: None,
         })
         .await
     }
