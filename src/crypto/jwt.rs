@@ -52,10 +52,19 @@ pub fn sign<T: Serialize>(
     Ok(token)
 }
 
-/// OIDC Core §3.1.3.6: base64url of the left half of SHA-256 of the access token's ASCII.
-pub fn at_hash(access_token: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+/// OIDC Core §3.1.3.6: base64url of the left half of the hash of the access token's ASCII,
+/// with the hash of the ID token's `alg`: SHA-256 for RS256, PS256 and ES256, and SHA-512 for
+/// EdDSA on Ed25519 (the hash inside Ed25519, as other providers and relying parties read it).
+pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
+    use aws_lc_rs::digest::{SHA256, SHA512, digest};
+    let digest = match alg {
+        SigningAlg::EdDSA => digest(&SHA512, access_token.as_bytes()),
+        SigningAlg::RS256 | SigningAlg::PS256 | SigningAlg::ES256 => {
+            digest(&SHA256, access_token.as_bytes())
+        }
+    };
+    let bytes = digest.as_ref();
+    URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
 }
 
 /// Why one of our tokens was not accepted; callers answer "inactive" rather than the reason.
@@ -202,7 +211,10 @@ mod tests {
     #[test]
     fn at_hash_matches_the_oidc_example() {
         assert_eq!(
-            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            at_hash(
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y",
+                SigningAlg::RS256
+            ),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
     }

@@ -317,30 +317,30 @@ impl SigningKey {
     pub(super) fn sign_into(&self, token: &mut String) -> Result<(), CryptoError> {
         let failed = |_| CryptoError(format!("{} signing failed", self.alg));
         let rng = random::Rng::get();
-        let message = token.as_bytes();
-        let mut rsa_signature = [0u8; 1024];
-        let signature: &[u8] = match &self.pair {
+        match &self.pair {
             Pair::Rsa(rsa) => {
                 let encoding = match self.alg {
                     SigningAlg::PS256 => &RSA_PSS_SHA256,
                     _ => &RSA_PKCS1_SHA256,
                 };
-                let out = rsa_signature
+                // Up to 8192 bits, on the stack: no allocation per token.
+                let mut buffer = [0u8; 1024];
+                let signature = buffer
                     .get_mut(..rsa.public_modulus_len())
                     .ok_or_else(|| CryptoError("RSA key too large".into()))?;
-                rsa.sign(encoding, rng, message, out).map_err(failed)?;
-                out
+                rsa.sign(encoding, rng, token.as_bytes(), signature)
+                    .map_err(failed)?;
+                append(token, signature);
             }
             Pair::Ec(ec) => {
-                let sig = ec.sign(rng, message).map_err(failed)?;
-                return Ok(append(token, sig.as_ref()));
+                let signature = ec.sign(rng, token.as_bytes()).map_err(failed)?;
+                append(token, signature.as_ref());
             }
             Pair::Ed(ed) => {
-                let sig = ed.sign(message);
-                return Ok(append(token, sig.as_ref()));
+                let signature = ed.sign(token.as_bytes());
+                append(token, signature.as_ref());
             }
-        };
-        append(token, signature);
+        }
         Ok(())
     }
 }

@@ -160,7 +160,9 @@ impl Issuer {
         if !scopes.contains(&"openid") {
             return Ok(None);
         }
-        let at_hash = jwt::at_hash(access_token);
+        let alg = client.id_token_signing_alg.unwrap_or(SigningAlg::RS256);
+        let key = self.ctx.keys.signer(alg);
+        let at_hash = jwt::at_hash(access_token, key.alg());
         let profile = scopes.contains(&"profile");
         let claims = IdTokenClaims {
             iss: &self.ctx.issuer_url,
@@ -179,8 +181,6 @@ impl Issuer {
             tenant_id: &user.tenant,
             sid: signed_in.sid,
         };
-        let alg = client.id_token_signing_alg.unwrap_or(SigningAlg::RS256);
-        let key = self.ctx.keys.signer(alg);
         Ok(Some(jwt::sign(&key, JwtType::IdToken, &claims)?))
     }
 
