@@ -44,6 +44,7 @@ mod server_audit;
 mod sessions;
 mod shutdown;
 mod signin;
+mod signing_algs;
 mod tenancy;
 mod token_auth;
 mod token_errors;
