@@ -54,6 +54,8 @@ pub struct TestAppBuilder {
     backend: Backend,
     clock: Clock,
     database_url: Option<String>,
+    /// The database was served before (another app's): no bootstrap admin is expected.
+    existing_database: bool,
     edits: Vec<ConfigEdit>,
 }
 
@@ -78,6 +80,15 @@ impl TestAppBuilder {
         self
     }
 
+    /// Serves the database of `other`, with its key-encryption key: a second node, or the
+    /// same deployment restarted with new settings. It has no bootstrap admin of its own.
+    pub fn sharing(mut self, other: &TestDb) -> Self {
+        self.database_url = Some(other.database_url.clone());
+        self.existing_database = true;
+        let key = other.master_key_path();
+        self.config(move |c| c.master_key = MasterKeySource::File(key))
+    }
+
     pub async fn spawn(self) -> TestApp {
         init_test_log();
         let dir = tempfile::tempdir().unwrap();
@@ -92,13 +103,17 @@ impl TestAppBuilder {
         let app = App::build_with_clock(&config, self.clock.clone())
             .await
             .unwrap();
-        let (admin, secret) = app
-            .bootstrap
-            .as_ref()
-            .expect("a fresh database bootstraps an admin");
-        let admin = TestClient {
-            id: admin.client_id.to_string(),
-            secret: secret.secret().to_owned(),
+        // A database served before has no bootstrap admin to give: its client stays empty.
+        let admin = match app.bootstrap.as_ref() {
+            Some((admin, secret)) => TestClient {
+                id: admin.client_id.to_string(),
+                secret: secret.secret().to_owned(),
+            },
+            None if self.existing_database => TestClient {
+                id: String::new(),
+                secret: String::new(),
+            },
+            None => panic!("a fresh database bootstraps an admin"),
         };
         let db = TestDb {
             store: app.store().clone(),
@@ -150,6 +165,7 @@ impl TestApp {
             backend,
             clock: Clock::System,
             database_url: None,
+            existing_database: false,
             edits: Vec::new(),
         }
     }
