@@ -258,8 +258,15 @@ async fn enabling_an_algorithm_on_two_running_nodes_waits_for_the_window() {
     b = Node::start(&with_es256, db.dir.path()).await;
     let mut validator = Validator::new(&format!("{}/jwks.json", b.base), ISSUER, ES_API);
     let token = b.token(&client).await;
-    assert_eq!(alg_of(&token), "RS256", "the first ES256 key is not active yet");
-    validator.validate(&token, Clock::System.now()).await.unwrap();
+    assert_eq!(
+        alg_of(&token),
+        "RS256",
+        "the first ES256 key is not active yet"
+    );
+    validator
+        .validate(&token, Clock::System.now())
+        .await
+        .unwrap();
     a.child.kill().await.unwrap();
     a = Node::start(&with_es256, db.dir.path()).await;
     let keys = db.store.list_keys().await.unwrap();

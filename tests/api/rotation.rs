@@ -353,3 +353,87 @@ fn alg_of(token: &str) -> String {
     let header = jsonwebtoken::decode_header(token).unwrap();
     format!("{:?}", header.alg)
 }
+
+on_both_backends!(rotate_and_revoke_work_per_algorithm);
+
+/// `keys rotate --alg ES256 [--now]` and `keys revoke` on an ES256 key touch that algorithm's
+/// keys only; `keys rotate` without `--alg` rotates every enabled algorithm.
+async fn rotate_and_revoke_work_per_algorithm(backend: Backend) {
+    let algs = [SigningAlg::RS256, SigningAlg::ES256];
+    let app = TestApp::builder(backend)
+        .config(move |c| c.signing_algs = algs.to_vec())
+        .spawn()
+        .await;
+    let env = [("CASTELLAN_SIGNING_ALGS", "RS256,ES256")];
+    let api = "https://es.ledger.example.com";
+    let client = app
+        .client_for_alg(api, &["ledger:read"], SigningAlg::ES256)
+        .await;
+    let rs_first = active_of(&app, SigningAlg::RS256).await;
+    let es_first = active_of(&app, SigningAlg::ES256).await;
+    assert_eq!(kid_of(&app.access_token(&client).await), es_first);
+
+    let out = app
+        .cli_with_env(&["keys", "rotate", "--alg", "ES256", "--now"], &env)
+        .await;
+    assert!(out.ok().contains("ES256 key"));
+    let es_second = active_of(&app, SigningAlg::ES256).await;
+    assert_ne!(es_second, es_first);
+    assert_eq!(
+        active_of(&app, SigningAlg::RS256).await,
+        rs_first,
+        "RS256 untouched"
+    );
+    crate::support::eventually("the server signs with the new ES256 key", async || {
+        (kid_of(&app.access_token(&client).await) == es_second).then_some(())
+    })
+    .await;
+    assert!(
+        app.jwks_kids().await.contains(&es_first),
+        "retired, still published"
+    );
+
+    // Revoking the active ES256 key: it leaves at once, a new ES256 key takes over.
+    app.cli_with_env(&["keys", "revoke", &es_second], &env)
+        .await
+        .ok();
+    let es_third = active_of(&app, SigningAlg::ES256).await;
+    assert!(es_third != es_second && es_third != es_first);
+    crate::support::eventually("the revoked key leaves the JWKS", async || {
+        let kids = app.jwks_kids().await;
+        (!kids.contains(&es_second) && kids.contains(&es_third)).then_some(())
+    })
+    .await;
+
+    // Without --alg, each enabled algorithm gets a successor published as `next`.
+    let out = app.cli_with_env(&["keys", "rotate"], &env).await;
+    let text = out.ok();
+    assert!(
+        text.contains("published RS256 key") && text.contains("published ES256 key"),
+        "{text}"
+    );
+    let keys = app.store.list_keys().await.unwrap();
+    for alg in algs {
+        assert_eq!(
+            keys.iter()
+                .filter(|k| k.alg == alg && k.state == KeyState::Next)
+                .count(),
+            1,
+            "{alg}"
+        );
+    }
+    // An algorithm the CLI's configuration does not enable is refused.
+    let out = app.cli(&["keys", "rotate", "--alg", "ES256"]).await;
+    assert!(
+        !out.success && out.stderr.contains("ES256 is not enabled"),
+        "{out:?}"
+    );
+}
+
+async fn active_of(app: &TestApp, alg: SigningAlg) -> String {
+    let keys = app.store.list_keys().await.unwrap();
+    keys.into_iter()
+        .find(|k| k.alg == alg && k.state == KeyState::Active)
+        .unwrap()
+        .kid
+}
