@@ -54,7 +54,10 @@ struct TokenId {
 impl TokenId {
     fn new(now: i64, ttl: i64) -> Result<Self, OAuthError> {
         Ok(Self {
-            jti: crate::crypto::random::uuid_v4()?.to_string(),
+            jti: crate::crypto::random::uuid_v4()?
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .to_owned(),
             iat: now,
             exp: now + ttl,
         })
