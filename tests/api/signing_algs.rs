@@ -510,3 +510,51 @@ async fn an_algorithm_not_enabled_is_refused_at_the_cli_and_signs_rs256_meanwhil
         .await;
     assert_eq!(out.json()["id_token_signed_response_alg"], "RS256");
 }
+
+/// The real binary says once, not once per token, that an API's chosen algorithm has no
+/// active key and its tokens are signed RS256 meanwhile.
+#[tokio::test]
+async fn the_rs256_fallback_is_logged_once() {
+    use crate::support::binary::{serve, sqlite_in, terminate};
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let (mut command, addr) = serve(dir.path());
+    let mut server = command
+        .envs(sqlite_in(dir.path()))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let [(_, database_url), _] = sqlite_in(dir.path());
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    crate::support::eventually("the server is ready", async || {
+        let ready = http.get(format!("{base}/readyz")).send().await;
+        ready.is_ok_and(|r| r.status() == 200).then_some(())
+    })
+    .await;
+    let db = crate::support::TestDb::open(database_url, dir).await;
+    let api = "https://later.example.com";
+    let client = db.client_for_alg(api, &["read"], SigningAlg::EdDSA).await;
+    let rp = crate::support::Rp::new(client, &base, http.clone());
+    let mut issued = 0;
+    crate::support::eventually("the server sees the client", async || {
+        (rp.token(&[crate::support::CC]).await.status() == 200).then_some(())
+    })
+    .await;
+    for _ in 0..5 {
+        let body: Value = rp.token(&[crate::support::CC]).await.json().await.unwrap();
+        assert_eq!(header_of(&text(&body, "access_token"))["alg"], "RS256");
+        issued += 1;
+    }
+    terminate(server.id().unwrap());
+    server.wait().await.unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("signing with RS256 meanwhile"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{issued} tokens: {log}");
+    assert!(lines[0].contains("EdDSA"), "{}", lines[0]);
+}
