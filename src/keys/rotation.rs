@@ -1,4 +1,4 @@
-//! Signing-key rotation: `next` → `active` → `retired` → removed, safe on any number of nodes.
+//! Signing-key rotation, per algorithm: `next` → `active` → `retired` → removed, safe on any number of nodes.
 //!
 //! Every step is a conditional update in one transaction, so nodes racing to perform the same
 //! step agree on one outcome, and a node killed mid-step leaves the previous, valid key set.

@@ -10,7 +10,7 @@ use crate::protocol::SigningAlg;
 pub enum KeyState {
     /// Published in the JWKS, not yet signing.
     Next,
-    /// Signs every new token; exactly one.
+    /// Signs every new token of its algorithm; exactly one per algorithm.
     Active,
     /// Published until the tokens it signed have expired; no longer signing.
     Retired,
