@@ -4,8 +4,13 @@
 //! `cargo bench --bench issuance` measures, in one run:
 //! - (a) the CPU time of one raw RSA-2048 PKCS#1 v1.5 SHA-256 signature with aws-lc-rs, with
 //!   one signing thread per core (the server signs on every core at once too);
+//! - (a') the same for a raw ECDSA P-256 (ES256) and Ed25519 (EdDSA) signature;
 //! - (b) the server process's CPU time per client-credentials token issued over HTTP/1.1
-//!   keep-alive connections, with throughput and latency percentiles;
+//!   keep-alive connections, with throughput and latency percentiles, for an API of each
+//!   algorithm (RS256, ES256, EdDSA) and for `GET /healthz` (a trivial request through the same
+//!   stack), measured in interleaved slices of about a second under the same load: the ES256
+//!   tokens/s ÷ /healthz req/s ratio (target >= 0.5), and RS256 server CPU per token against
+//!   the raw RSA signature (target <= 1.15x);
 //! - (c) `GET /jwks.json` against `GET /healthz` requests per second under the same load;
 //! - the server's peak resident set size once that load is done;
 //! - then, so that none of the above is disturbed: (d) raw argon2id hashes per second with the
@@ -44,7 +49,9 @@ use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::RSA_PKCS1_SHA256;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use castellan::crypto::password;
@@ -52,14 +59,23 @@ use hyper::body::Bytes;
 
 use support::Result;
 use support::client::Target;
-use support::closed_loop::{Probe, Window, compare, measure, warm_up};
+use support::closed_loop::{Probe, Window, compare, compare_all};
 use support::cores::{Spin, spin};
 use support::env::{cores, count_from_env, secs_from_env};
 use support::report::{micros, millis, missed};
-use support::server::{API, Server, token_target, wait_for_first_token, wait_until_healthy};
+use support::server::{
+    API, Server, token_target, token_target_for, wait_for_first_token, wait_until_healthy,
+};
 use support::signin::{PASSWORD, SignInFlow, USERS, sign_in_window, wait_for_first_sign_in};
 
 const SIGNATURE_SHARE_TARGET: f64 = 0.85;
+/// RS256 server CPU per token at most this many raw RSA signatures.
+const RS256_OVERHEAD_TARGET: f64 = 1.15;
+/// ES256 tokens per second at least this share of `/healthz` requests per second.
+const ES256_HEALTHZ_TARGET: f64 = 0.5;
+/// The APIs of the other algorithms' scenarios.
+const API_ES256: &str = "https://es256.bench.example.com";
+const API_EDDSA: &str = "https://eddsa.bench.example.com";
 const JWKS_RATIO_TARGET: f64 = 0.80;
 const PEAK_RSS_TARGET_MIB: f64 = 64.0;
 const SIGN_IN_RATIO_TARGET: f64 = 0.80;
@@ -97,6 +113,15 @@ fn run() -> Result<()> {
         micros(sign.cpu_per_op()),
         sign.count
     );
+    let sign_es = raw_ecdsa(&message, settings.sign)?;
+    let sign_ed = raw_ed25519(&message, settings.sign)?;
+    for (name, spin) in [("ECDSA P-256", &sign_es), ("Ed25519", &sign_ed)] {
+        println!(
+            "(a') raw {name} sign: {:.1} µs CPU ({} signatures)",
+            micros(spin.cpu_per_op()),
+            spin.count
+        );
+    }
 
     let mut server = Server::start()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -112,6 +137,7 @@ fn run() -> Result<()> {
         })?;
     let sign_in_peak_rss_kib = server.process().peak_rss_kib()?;
     print_summary(&sign, &load, sign_in_peak_rss_kib);
+    print_algorithms(&sign, [&sign_es, &sign_ed], &load);
     Ok(())
 }
 
@@ -187,12 +213,42 @@ fn raw_signatures(message: &[u8], duration: Duration) -> Result<Spin> {
     })
 }
 
+/// The same for ES256 (ECDSA P-256, the 64-byte r || s).
+fn raw_ecdsa(message: &[u8], duration: Duration) -> Result<Spin> {
+    let key = &EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?;
+    spin(cores(), duration, || {
+        let rng = SystemRandom::new();
+        for _ in 0..20 {
+            key.sign(&rng, message)?;
+        }
+        Ok(move || Ok(key.sign(&rng, message).map(drop)?))
+    })
+}
+
+/// The same for EdDSA (Ed25519).
+fn raw_ed25519(message: &[u8], duration: Duration) -> Result<Spin> {
+    let key = &Ed25519KeyPair::generate()?;
+    spin(cores(), duration, || {
+        for _ in 0..20 {
+            std::hint::black_box(key.sign(message));
+        }
+        Ok(move || {
+            std::hint::black_box(key.sign(message));
+            Ok(())
+        })
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // (b) and (c): load against the server
 
 struct LoadReport {
     tokens: Window,
     token_signing_input_len: usize,
+    tokens_es256: Window,
+    tokens_eddsa: Window,
+    /// `/healthz` in the same interleaved slices as the three token scenarios.
+    healthz_beside_tokens: Window,
     jwks: Window,
     healthz: Window,
     /// After the client-credentials load, before any sign-in.
@@ -205,12 +261,27 @@ async fn drive_server(server: &mut Server, settings: &Settings) -> Result<LoadRe
     let jwks = Arc::new(Target::get(server.addr, "/jwks.json")?);
     wait_until_healthy(server, &healthz).await?;
     let token = Arc::new(token_target(server).await?);
-    wait_for_first_token(server, &token).await?;
+    let token_es = Arc::new(token_target_for(server, API_ES256, "ES256").await?);
+    let token_ed = Arc::new(token_target_for(server, API_EDDSA, "EdDSA").await?);
+    for target in [&token, &token_es, &token_ed] {
+        wait_for_first_token(server, target).await?;
+    }
 
     let (connections, warmup) = (settings.connections, settings.warmup);
-    warm_up(server, &token, connections, warmup).await?;
-    let tokens = measure(server, &token, connections, settings.token).await?;
-    let token_signing_input_len = check_token(tokens.sample.as_ref())?;
+    let windows = compare_all(
+        server,
+        &[&token, &token_es, &token_ed, &healthz],
+        connections,
+        settings.token,
+        warmup,
+    )
+    .await?;
+    let [tokens, tokens_es256, tokens_eddsa, healthz_beside_tokens]: [Window; 4] = windows
+        .try_into()
+        .map_err(|_| "compare_all returned the wrong number of windows")?;
+    let token_signing_input_len = check_token(tokens.sample.as_ref(), "RS256")?;
+    check_token(tokens_es256.sample.as_ref(), "ES256")?;
+    check_token(tokens_eddsa.sample.as_ref(), "EdDSA")?;
     let (jwks, healthz) =
         compare(server, (&jwks, &healthz), connections, settings.get, warmup).await?;
     server.ensure_running()?;
@@ -221,6 +292,9 @@ async fn drive_server(server: &mut Server, settings: &Settings) -> Result<LoadRe
     Ok(LoadReport {
         tokens,
         token_signing_input_len,
+        tokens_es256,
+        tokens_eddsa,
+        healthz_beside_tokens,
         jwks,
         healthz,
         peak_rss_kib,
@@ -228,8 +302,9 @@ async fn drive_server(server: &mut Server, settings: &Settings) -> Result<LoadRe
     })
 }
 
-/// Returns the length of its signing input (header '.' payload).
-fn check_token(sample: Option<&Bytes>) -> Result<usize> {
+/// Checks that the sample is a token signed `alg`; returns the length of its signing input
+/// (header '.' payload).
+fn check_token(sample: Option<&Bytes>, alg: &str) -> Result<usize> {
     let body = sample.ok_or("no token response to check")?;
     let response: serde_json::Value = serde_json::from_slice(body)?;
     let token = response["access_token"]
@@ -243,8 +318,8 @@ fn check_token(sample: Option<&Bytes>) -> Result<usize> {
         return Err(format!("access_token has an empty part: {token}").into());
     }
     let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header)?)?;
-    if header["alg"] != "RS256" {
-        return Err(format!("access_token header is not RS256: {header}").into());
+    if header["alg"] != alg {
+        return Err(format!("access_token header is not {alg}: {header}").into());
     }
     Ok(token.len() - signature.len() - 1)
 }
@@ -469,6 +544,49 @@ fn print_summary(sign: &Spin, load: &LoadReport, sign_in_peak_rss_kib: u64) {
         "server peak RSS after sign-ins:   {sign_in_peak_rss_mib:.1} MiB  (target < {sign_in_rss_target:.0} MiB = {peak_rss_mib:.1} + {} x {hash_mib:.1} + {SIGN_IN_RSS_SLACK_MIB:.0}){}",
         hashes.threads,
         missed(sign_in_peak_rss_mib < sign_in_rss_target)
+    );
+    println!("---------------------------------------------------------------------------");
+}
+
+/// The algorithms side by side, from the interleaved slices of (b).
+fn print_algorithms(sign: &Spin, raw_others: [&Spin; 2], load: &LoadReport) {
+    let healthz = &load.healthz_beside_tokens;
+    println!();
+    println!(
+        "{:<22} {:>10} {:>16} {:>14} {:>10} {:>10}",
+        "scenario (b)", "req/s", "server CPU/req", "raw sign CPU", "p50 ms", "p99 ms"
+    );
+    let rows = [
+        ("RS256 token", &load.tokens, Some(sign)),
+        ("ES256 token", &load.tokens_es256, Some(raw_others[0])),
+        ("EdDSA token", &load.tokens_eddsa, Some(raw_others[1])),
+        ("/healthz", healthz, None),
+    ];
+    for (name, w, raw) in rows {
+        println!(
+            "{name:<22} {:>10.0} {:>13.1} µs {:>14} {:>10.2} {:>10.2}",
+            w.per_second(),
+            micros(w.server_cpu_per_request()),
+            raw.map_or("-".into(), |r| format!("{:.1} µs", micros(r.cpu_per_op()))),
+            millis(w.percentile(0.50)),
+            millis(w.percentile(0.99)),
+        );
+    }
+    let es_ratio = load.tokens_es256.per_second() / healthz.per_second();
+    let ed_ratio = load.tokens_eddsa.per_second() / healthz.per_second();
+    let rs_ratio = load.tokens.per_second() / healthz.per_second();
+    let rs_overhead =
+        load.tokens.server_cpu_per_request().as_secs_f64() / sign.cpu_per_op().as_secs_f64();
+    println!("---------------------------------------------------------------------------");
+    println!(
+        "ES256 tokens/s / healthz req/s:   {es_ratio:.2}     (target >= {ES256_HEALTHZ_TARGET:.2}){}",
+        missed(es_ratio >= ES256_HEALTHZ_TARGET)
+    );
+    println!("EdDSA tokens/s / healthz req/s:   {ed_ratio:.2}");
+    println!("RS256 tokens/s / healthz req/s:   {rs_ratio:.2}");
+    println!(
+        "RS256 CPU per token / raw RSA:    {rs_overhead:.2}x    (target <= {RS256_OVERHEAD_TARGET:.2}x){}",
+        missed(rs_overhead <= RS256_OVERHEAD_TARGET)
     );
     println!("---------------------------------------------------------------------------");
 }

@@ -95,6 +95,7 @@ pub async fn bootstrap(
         skip_consent: false,
         pkce_required: true,
         keys: None,
+        id_token_signing_alg: None,
     };
     let (record, secret) = create_client(store, clock, &new).await?;
     let secret = secret.ok_or_else(|| store::Error::internal("the admin client has no secret"))?;

@@ -107,6 +107,7 @@ impl App {
             bootstrap_file,
         } = Installation::open(config, &clock).await?;
         let keys = Arc::new(keys);
+        let policy = Policy::from_config(config);
         let (audit, audit_writer) = Audit::spawn(store.clone(), clock.clone());
         let ctx = Arc::new(Context {
             issuer_url: issuer_url.clone(),
@@ -128,7 +129,7 @@ impl App {
                 token_endpoint_audience: config.client_assertion_token_endpoint_audience,
             },
         });
-        let metadata = ServerMetadata::for_issuer(&issuer_url);
+        let metadata = ServerMetadata::for_issuer(&issuer_url, &config.signing_algs);
         let discovery = Discovery {
             json: serde_json::to_vec(&metadata)
                 .map_err(|e| CryptoError(format!("cannot serialise discovery: {e}")))?
@@ -159,7 +160,7 @@ impl App {
         let rotator = Arc::new(Rotator::new(
             state.store.clone(),
             Arc::clone(&state.keys),
-            Policy::from_config(config),
+            policy,
             state.ctx.clock.clone(),
             state.ctx.audit.clone(),
         ));
@@ -289,7 +290,7 @@ impl Installation {
         let bootstrap_file = bootstrap_file
             .filter(|_| bootstrap.is_some())
             .map(Path::to_path_buf);
-        let keys = KeyRing::load(&store, master, config.signing_key_bits, clock.now()).await?;
+        let keys = KeyRing::load(&store, master, &Policy::from_config(config), clock.now()).await?;
         Ok(Self {
             store,
             keys,

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::crypto::signing_key::KeyBits;
+use crate::protocol::SigningAlg;
 
 pub mod names;
 mod sources;
@@ -88,6 +89,8 @@ pub struct Config {
     /// `Cache-Control: max-age` of the JWKS, in seconds.
     pub jwks_max_age: i64,
     pub signing_key_bits: KeyBits,
+    /// Algorithms that sign, RS256 first (always there); APIs and clients choose among them.
+    pub signing_algs: Vec<SigningAlg>,
     /// How long a key signs before its successor takes over, in seconds.
     pub key_rotation_period: i64,
     /// How long a new key is published before it signs, in seconds; at least `jwks_max_age`
@@ -240,6 +243,7 @@ impl Config {
                     .push("signing_key_bits must be 2048, 3072 or 4096".into());
                 KeyBits::Rsa2048
             });
+        let signing_algs = signing_algs(src.raw("signing_algs"), &mut src.errors);
         let key_rotation_period = src.int("key_rotation_period", 30 * DAY, 20, 5 * 365 * DAY);
         let default_ahead = (2 * jwks_max_age).max(jwks_max_age + PROPAGATION_MARGIN);
         let key_publish_ahead = src.int("key_publish_ahead", default_ahead, 0, 365 * DAY);
@@ -341,6 +345,7 @@ impl Config {
             access_token_ttl,
             jwks_max_age,
             signing_key_bits,
+            signing_algs,
             key_rotation_period,
             key_publish_ahead,
             max_token_ttl,
@@ -361,6 +366,33 @@ impl Config {
             metrics_listen,
         })
     }
+}
+
+/// `signing_algs`: an array in the file, a comma-separated list in `CASTELLAN_SIGNING_ALGS`.
+/// RS256 must be among them (OIDC requires it); it comes first, the rest in a fixed order.
+fn signing_algs(raw: Option<String>, errors: &mut Vec<String>) -> Vec<SigningAlg> {
+    let Some(raw) = raw else {
+        return vec![SigningAlg::RS256];
+    };
+    let mut algs = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match SigningAlg::parse(name) {
+            Some(alg) => algs.push(alg),
+            None => errors.push(format!(
+                "signing_algs: {name:?} is not a signing algorithm Castellan knows ({})",
+                SigningAlg::names()
+            )),
+        }
+    }
+    if !algs.contains(&SigningAlg::RS256) {
+        errors.push(format!(
+            "signing_algs must include RS256 (OpenID Connect requires it), got {raw:?}"
+        ));
+    }
+    algs.push(SigningAlg::RS256);
+    algs.sort();
+    algs.dedup();
+    algs
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ impl Metrics {
         );
         registry.register(
             "signing_key_age_seconds",
-            "Time since the active signing key began signing",
+            "Time since the oldest active signing key (of any algorithm) began signing",
             active_key_age.clone(),
         );
         registry.register(

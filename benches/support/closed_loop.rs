@@ -148,6 +148,32 @@ pub async fn measure(
         .into_window(elapsed, server_cpu))
 }
 
+/// Loads every target for `duration` (after `warmup` each), in slices of about a second whose
+/// order turns each round (A B C, B C A, C A B, ...), so that the shared machine's drifting
+/// load weighs on all alike.
+pub async fn compare_all(
+    server: &Server,
+    targets: &[&Arc<Target>],
+    connections: usize,
+    duration: Duration,
+    warmup: Duration,
+) -> Result<Vec<Window>> {
+    for target in targets {
+        warm_up(server, target, connections, warmup).await?;
+    }
+    let slices = (duration.as_secs_f64().round() as u32).max(1);
+    let slice = duration / slices;
+    let mut windows: Vec<Window> = targets.iter().map(|_| Window::default()).collect();
+    for round in 0..slices as usize {
+        for k in 0..targets.len() {
+            let i = (round + k) % targets.len();
+            let window = measure(server, targets[i], connections, slice).await?;
+            windows[i].merge(window);
+        }
+    }
+    Ok(windows)
+}
+
 /// Loads two targets for `duration` each (after `warmup` each), alternating in slices of about
 /// a second (A B, B A, A B, ...) so that the shared machine's drifting load weighs on both alike.
 pub async fn compare(

@@ -20,6 +20,8 @@ use super::procfs::Process;
 /// The API that the benchmark clients get tokens for, and its scope.
 pub const API: &str = "https://bench.example.com";
 pub const SCOPE: &str = "bench:read";
+/// What the server enables: the algorithms the benchmark compares.
+pub const SIGNING_ALGS: &str = "RS256,ES256,EdDSA";
 
 /// The `castellan serve` child, killed when dropped, with its own temporary directory.
 pub struct Server {
@@ -135,6 +137,8 @@ fn castellan(dir: &Path, addr: SocketAddr) -> Command {
         .env("CASTELLAN_RATE_LIMIT_TOKEN", "0")
         .env("CASTELLAN_RATE_LIMIT_AUTHORIZE", "0")
         .env("CASTELLAN_RATE_LIMIT_LOGIN", "0")
+        // Every algorithm's first key is active at once on the fresh database.
+        .env("CASTELLAN_SIGNING_ALGS", SIGNING_ALGS)
         .env("RUST_LOG", "warn");
     command
 }
@@ -184,13 +188,20 @@ pub async fn retry_for(
 
 /// Registers the API and a client with the CLI; returns the token request for that client.
 pub async fn token_target(server: &Server) -> Result<Target> {
+    token_target_for(server, API, "RS256").await
+}
+
+/// [`token_target`] for an API `api` whose access tokens are signed with `alg`.
+pub async fn token_target_for(server: &Server, api: &str, alg: &str) -> Result<Target> {
     server
-        .cli(&format!("api create --identifier {API} --scope {SCOPE}"))
+        .cli(&format!(
+            "api create --identifier {api} --scope {SCOPE} --signing-alg {alg}"
+        ))
         .await?;
     let created = server
         .cli(&format!(
-            "client create --tenant default --name bench --grant client_credentials \
-             --api {API} --scope {SCOPE} --json"
+            "client create --tenant default --name bench-{alg} --grant client_credentials \
+             --api {api} --scope {SCOPE} --json"
         ))
         .await?;
     let (_, authorization) = client_credentials(&created)?;

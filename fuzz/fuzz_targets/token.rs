@@ -13,7 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use castellan::crypto::SigningKey;
 use castellan::crypto::jwt::{self, JwtType};
 use castellan::crypto::signing_key::KeyBits;
-use jsonwebtoken::DecodingKey;
+use castellan::crypto::jwt::Verifiers;
+use castellan::protocol::SigningAlg;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
 
@@ -21,14 +22,14 @@ const ISSUER: &str = "https://id.example.com";
 
 struct Fixture {
     key: SigningKey,
-    keys: HashMap<String, DecodingKey>,
+    keys: Verifiers,
 }
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
-    let key = SigningKey::generate(KeyBits::Rsa2048).expect("key generation");
+    let key = SigningKey::generate(SigningAlg::RS256, KeyBits::Rsa2048).expect("key generation");
     let keys = HashMap::from([(
         key.kid().to_owned(),
-        key.decoding_key().expect("decoding key"),
+        key.verifier().expect("verifier"),
     )]);
     Fixture { key, keys }
 });

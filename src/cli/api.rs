@@ -2,9 +2,11 @@
 
 use clap::{ArgGroup, Subcommand};
 
+use super::keys::parse_alg;
 use super::{CliError, output, usage};
 use crate::clock::Clock;
-use crate::protocol::{ApiIdentifier, Scope, TenantSlug};
+use crate::config::Config;
+use crate::protocol::{ApiIdentifier, Scope, SigningAlg, TenantSlug};
 use crate::store::Store;
 use crate::store::apis::{Api, Tenancy, TenancyChange};
 
@@ -26,13 +28,18 @@ pub enum ApiCommand {
         /// A tenant the API serves, besides its owner; repeat for several.
         #[arg(long = "share-with", value_name = "SLUG")]
         share_with: Vec<String>,
+        /// What its access tokens are signed with: an enabled algorithm (signing_algs), RS256
+        /// by default. Until that algorithm's key is active, they are signed RS256.
+        #[arg(long, value_name = "ALG", value_parser = parse_alg)]
+        signing_alg: Option<SigningAlg>,
         #[arg(long)]
         json: bool,
     },
-    /// Change an API: its name, its scopes, which tenants it serves. Running servers apply it
-    /// within seconds; a scope still granted to a client is not withdrawn.
+    /// Change an API: its name, its scopes, which tenants it serves, its tokens' signing
+    /// algorithm. Running servers apply it within seconds; a scope still granted to a client is
+    /// not withdrawn.
     #[command(group(ArgGroup::new("change").required(true).multiple(true)
-        .args(["name", "add_scopes", "remove_scopes", "tenant", "share_with", "unshare", "all_tenants"])))]
+        .args(["name", "add_scopes", "remove_scopes", "tenant", "share_with", "unshare", "all_tenants", "signing_alg"])))]
     Update {
         identifier: String,
         #[arg(long)]
@@ -54,6 +61,9 @@ pub enum ApiCommand {
         /// Serve every tenant again, with no owner.
         #[arg(long, conflicts_with_all = ["tenant", "share_with", "unshare"])]
         all_tenants: bool,
+        /// A new signing algorithm for its access tokens (an enabled one).
+        #[arg(long, value_name = "ALG", value_parser = parse_alg)]
+        signing_alg: Option<SigningAlg>,
         #[arg(long)]
         json: bool,
     },
@@ -69,7 +79,12 @@ pub enum ApiCommand {
     },
 }
 
-pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), CliError> {
+pub async fn run(
+    cmd: ApiCommand,
+    store: &Store,
+    config: &Config,
+    clock: &Clock,
+) -> Result<(), CliError> {
     match cmd {
         ApiCommand::Create {
             identifier,
@@ -77,8 +92,12 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
             scopes,
             tenant,
             share_with,
+            signing_alg,
             json,
         } => {
+            if let Some(alg) = signing_alg {
+                enabled(config, alg)?;
+            }
             let identifier = usage(ApiIdentifier::parse(&identifier))?;
             let scopes = scope_list(&scopes)?;
             let name = name.unwrap_or_else(|| identifier.to_string());
@@ -90,7 +109,14 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
                 },
             };
             let api = store
-                .create_api_in(&identifier, &name, &scopes, &tenancy, clock.now())
+                .create_api_signed(
+                    &identifier,
+                    &name,
+                    &scopes,
+                    &tenancy,
+                    signing_alg.filter(|a| *a != SigningAlg::RS256),
+                    clock.now(),
+                )
                 .await?;
             print(&api, "created", json)
         }
@@ -103,9 +129,13 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
             share_with,
             unshare,
             all_tenants,
+            signing_alg,
             json,
         } => {
             let identifier = usage(ApiIdentifier::parse(&identifier))?;
+            if let Some(alg) = signing_alg {
+                enabled(config, alg)?;
+            }
             let (add, remove) = (scope_list(&add_scopes)?, scope_list(&remove_scopes)?);
             if name.is_some() || !add.is_empty() || !remove.is_empty() {
                 store
@@ -118,19 +148,26 @@ pub async fn run(cmd: ApiCommand, store: &Store, clock: &Clock) -> Result<(), Cl
                 unshare: slugs(&unshare)?,
                 all_tenants,
             };
-            let changes_tenancy = change.owner.is_some()
+            let tenancy_changes = change.owner.is_some()
                 || !change.share_with.is_empty()
                 || !change.unshare.is_empty()
-                || all_tenants;
-            let api = if changes_tenancy {
-                store.update_api_tenancy(&identifier, &change).await?
-            } else {
-                store
+                || change.all_tenants;
+            let mut api = None;
+            if tenancy_changes {
+                api = Some(store.update_api_tenancy(&identifier, &change).await?);
+            }
+            if let Some(alg) = signing_alg {
+                let chosen = Some(alg).filter(|a| *a != SigningAlg::RS256);
+                api = Some(store.set_api_signing_alg(&identifier, chosen).await?);
+            }
+            let api = match api {
+                Some(api) => api,
+                None => store
                     .list_apis()
                     .await?
                     .into_iter()
                     .find(|a| a.identifier == identifier.as_str())
-                    .ok_or_else(|| CliError::Usage(format!("API {identifier} does not exist")))?
+                    .ok_or_else(|| CliError::Usage(format!("API {identifier} does not exist")))?,
             };
             print(&api, "updated", json)
         }
@@ -184,8 +221,27 @@ fn print(api: &Api, what: &str, json: bool) -> Result<(), CliError> {
         ("scopes", api.scopes.join(" ")),
         ("tenants", tenants(api)),
         ("resource_servers", servers.join(", ")),
+        (
+            "signing_alg",
+            api.access_token_signing_alg
+                .unwrap_or(SigningAlg::RS256)
+                .to_string(),
+        ),
     ]);
     Ok(())
+}
+
+/// `--signing-alg` names an algorithm enabled in this configuration.
+pub(super) fn enabled(config: &Config, alg: SigningAlg) -> Result<(), CliError> {
+    if config.signing_algs.contains(&alg) {
+        return Ok(());
+    }
+    let on: Vec<&str> = config.signing_algs.iter().map(|a| a.as_str()).collect();
+    Err(CliError::Usage(format!(
+        "--signing-alg {alg}: {alg} is not enabled (signing_algs is {}); add it to signing_algs \
+         (CASTELLAN_SIGNING_ALGS) on every node first",
+        on.join(", ")
+    )))
 }
 
 /// The boundary in words: `all tenants`, `acme (owner), beta`, or `no tenant`.

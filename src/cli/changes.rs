@@ -22,12 +22,17 @@ pub fn event(command: &Command) -> Option<AuditEvent> {
                 Some(id),
                 "secret rotated".into(),
             ),
-            Command::Client(C::Update { id, .. }) => (
-                EventKind::ClientChanged,
-                None,
-                Some(id),
-                "settings changed".into(),
-            ),
+            Command::Client(C::Update {
+                id,
+                id_token_signing_alg,
+                ..
+            }) => {
+                let mut changed = vec!["settings changed".to_owned()];
+                if let Some(alg) = id_token_signing_alg {
+                    changed.push(format!("ID tokens signed {alg}"));
+                }
+                (EventKind::ClientChanged, None, Some(id), changed.join("; "))
+            }
             Command::Client(C::Keys(KeysCommand::Add { id, .. })) => (
                 EventKind::ClientChanged,
                 None,
@@ -117,17 +122,18 @@ pub fn event(command: &Command) -> Option<AuditEvent> {
                 None,
                 format!("role {role:?} removed from {username:?}"),
             ),
-            Command::Keys(K::Rotate { now }) => (
-                EventKind::KeyRotated,
-                None,
-                None,
-                if *now {
+            Command::Keys(K::Rotate { now, alg }) => {
+                let what = if *now {
                     "rotated now"
                 } else {
                     "successor published"
-                }
-                .into(),
-            ),
+                };
+                let detail = match alg {
+                    Some(alg) => format!("{what} ({alg})"),
+                    None => what.into(),
+                };
+                (EventKind::KeyRotated, None, None, detail)
+            }
             Command::Keys(K::Revoke { kid }) => {
                 (EventKind::KeyRevoked, None, None, format!("kid {kid}"))
             }

@@ -3,13 +3,17 @@
 use clap::{ArgMatches, Subcommand};
 use serde::Serialize;
 
+use super::api::enabled;
+use super::keys::parse_alg;
 use super::{CliError, output, usage};
 use crate::admin;
 use crate::clock::Clock;
-use crate::config::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use crate::config::{Config, MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use crate::crypto::client_assertion::ClientKey;
 use crate::issuer::federation::parse_conditions;
-use crate::protocol::client_assertion::ClientKey;
-use crate::protocol::{ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, TenantSlug};
+use crate::protocol::{
+    ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, SigningAlg, TenantSlug,
+};
 use crate::store::Store;
 use crate::store::clients::{ClientJwk, ClientRecord, ClientUpdate, NewClient};
 
@@ -63,6 +67,10 @@ pub enum ClientCommand {
         /// The client's public keys (a JWKS or one JWK), for --auth private_key_jwt.
         #[arg(long, value_name = "FILE")]
         jwks_file: Option<std::path::PathBuf>,
+        /// What its ID tokens are signed with (id_token_signed_response_alg): an enabled
+        /// algorithm, RS256 by default. Until that algorithm's key is active, they are RS256.
+        #[arg(long, value_name = "ALG", value_parser = parse_alg)]
+        id_token_signing_alg: Option<SigningAlg>,
         #[arg(long)]
         json: bool,
     },
@@ -155,6 +163,9 @@ pub enum ClientCommand {
         resource_server_for: Vec<String>,
         #[arg(long = "not-resource-server-for", value_name = "URI")]
         not_resource_server_for: Vec<String>,
+        /// A new algorithm for its ID tokens (an enabled one).
+        #[arg(long, value_name = "ALG", value_parser = parse_alg)]
+        id_token_signing_alg: Option<SigningAlg>,
         #[arg(long)]
         json: bool,
     },
@@ -223,6 +234,7 @@ struct ClientView<'a> {
     token_endpoint_auth_method: &'static str,
     keys: Vec<&'a str>,
     trust_links: Vec<LinkView<'a>>,
+    id_token_signed_response_alg: SigningAlg,
 }
 
 #[derive(Serialize)]
@@ -281,6 +293,7 @@ fn view<'a>(c: &'a ClientRecord, secret: Option<&'a str>) -> ClientView<'a> {
                 subject: &l.subject,
             })
             .collect(),
+        id_token_signed_response_alg: c.id_token_signing_alg.unwrap_or(SigningAlg::RS256),
     }
 }
 
@@ -341,6 +354,9 @@ fn print(c: &ClientRecord, secret: Option<&str>, json: bool) -> Result<(), CliEr
             "optional (the nonce protects OpenID sign-ins)".into(),
         ));
     }
+    if c.grant_types.contains(&GrantType::AuthorizationCode) {
+        rows.push(("id_token_alg", v.id_token_signed_response_alg.to_string()));
+    }
     rows.push(("roles", v.roles.join(" ")));
     rows.push(("permissions", v.permissions.join(" ")));
     rows.push((
@@ -363,12 +379,15 @@ pub async fn run(
     cmd: ClientCommand,
     matches: Option<&ArgMatches>,
     store: &Store,
+    config: &Config,
     clock: &Clock,
 ) -> Result<Option<ClientId>, CliError> {
     let ClientCommand::Create { .. } = cmd else {
-        return change(cmd, matches, store, clock).await.map(|()| None);
+        return change(cmd, matches, store, config, clock)
+            .await
+            .map(|()| None);
     };
-    create(cmd, matches, store, clock).await
+    create(cmd, matches, store, config, clock).await
 }
 
 /// Registers a client; its id goes into the audit row beside its name.
@@ -376,6 +395,7 @@ async fn create(
     cmd: ClientCommand,
     matches: Option<&ArgMatches>,
     store: &Store,
+    config: &Config,
     clock: &Clock,
 ) -> Result<Option<ClientId>, CliError> {
     match cmd {
@@ -396,8 +416,12 @@ async fn create(
             pkce,
             auth,
             jwks_file,
+            id_token_signing_alg,
             json,
         } => {
+            if let Some(alg) = id_token_signing_alg {
+                enabled(config, alg)?;
+            }
             let create = matches.and_then(|m| m.subcommand_matches("create"));
             let keys = match (auth.as_str(), jwks_file) {
                 ("private_key_jwt", Some(file)) => Some(read_keys(&file)?),
@@ -432,6 +456,7 @@ async fn create(
                 skip_consent,
                 pkce_required: pkce == "required",
                 keys,
+                id_token_signing_alg: id_token_signing_alg.filter(|a| *a != SigningAlg::RS256),
             };
             let (record, secret) = admin::create_client(store, clock, &new).await?;
             print(&record, secret.as_ref().map(|s| s.secret()), json)?;
@@ -445,6 +470,7 @@ async fn change(
     cmd: ClientCommand,
     matches: Option<&ArgMatches>,
     store: &Store,
+    config: &Config,
     clock: &Clock,
 ) -> Result<(), CliError> {
     match cmd {
@@ -518,6 +544,7 @@ async fn change(
             display_name,
             resource_server_for,
             not_resource_server_for,
+            id_token_signing_alg,
             json,
         } => {
             let id = client_id(&id)?;
@@ -568,6 +595,7 @@ async fn change(
                 || change.pkce_required.is_some();
             if !changes_settings
                 && display_name.is_none()
+                && id_token_signing_alg.is_none()
                 && servers.0.is_empty()
                 && servers.1.is_empty()
             {
@@ -583,6 +611,13 @@ async fn change(
             if let Some(shown) = &display_name {
                 store
                     .set_client_display_name(&id, Some(shown), clock.now())
+                    .await?;
+            }
+            if let Some(alg) = id_token_signing_alg {
+                enabled(config, alg)?;
+                let chosen = Some(alg).filter(|a| *a != SigningAlg::RS256);
+                store
+                    .set_client_id_token_alg(&id, chosen, clock.now())
                     .await?;
             }
             let mut record = store

@@ -159,15 +159,17 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
         )),
         Command::Tenant(cmd) => tenant::run(cmd, &store, &clock).await,
         Command::Role(cmd) => role::run(cmd, &store, &clock).await,
-        Command::Api(cmd) => api::run(cmd, &store, &clock).await,
+        Command::Api(cmd) => api::run(cmd, &store, config, &clock).await,
         Command::User(cmd) => user::run(cmd, &store, &clock).await,
         Command::Client(cmd) => {
             let sub = matches.subcommand_matches("client");
-            client::run(cmd, sub, &store, &clock).await.map(|created| {
-                if let Some(id) = created {
-                    change = change.take().map(|e| e.client(id.as_str()));
-                }
-            })
+            client::run(cmd, sub, &store, config, &clock)
+                .await
+                .map(|created| {
+                    if let Some(id) = created {
+                        change = change.take().map(|e| e.client(id.as_str()));
+                    }
+                })
         }
         Command::Keys(cmd) => keys::run(cmd, &store, config, &clock).await,
         Command::Audit(cmd) => audit::run(cmd, &store, &clock).await,

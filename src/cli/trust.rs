@@ -3,9 +3,9 @@
 use clap::{ArgGroup, Subcommand};
 
 use super::{CliError, output, usage};
+use crate::crypto::client_assertion::ClientKey;
 use crate::issuer::federation::parse_conditions;
 use crate::protocol::TenantSlug;
-use crate::protocol::client_assertion::ClientKey;
 use crate::store::Store;
 use crate::store::trusts::{Trust, TrustKeys};
 

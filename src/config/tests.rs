@@ -219,3 +219,40 @@ fn variables_that_are_not_settings_are_allowed() {
     );
     assert!(ok.is_ok(), "{:?}", ok.err());
 }
+
+#[test]
+fn signing_algs_come_from_a_file_array_or_a_comma_list_and_need_rs256() {
+    use crate::protocol::SigningAlg::{ES256, EdDSA, PS256, RS256};
+    let c = Config::from_sources(None, &env(&[])).unwrap();
+    assert_eq!(c.signing_algs, [RS256], "RS256 alone by default");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "signing_algs = [\"EdDSA\", \"RS256\", \"ES256\"]\n").unwrap();
+    let c = Config::from_sources(Some(&path), &env(&[])).unwrap();
+    assert_eq!(
+        c.signing_algs,
+        [RS256, ES256, EdDSA],
+        "RS256 first, then a fixed order"
+    );
+
+    let c = Config::from_sources(
+        Some(&path),
+        &env(&[("CASTELLAN_SIGNING_ALGS", "rs256, PS256,ES256,ES256")]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.signing_algs,
+        [RS256, PS256, ES256],
+        "the environment wins"
+    );
+
+    let err =
+        Config::from_sources(None, &env(&[("CASTELLAN_SIGNING_ALGS", "ES256,HS256")])).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("\"HS256\" is not a signing algorithm"),
+        "{text}"
+    );
+    assert!(text.contains("must include RS256"), "{text}");
+}

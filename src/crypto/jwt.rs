@@ -1,17 +1,23 @@
-//! JWS compact serialisation (RFC 7515 §7.1) with a key parsed once and held in memory.
+//! JWS compact serialisation (RFC 7515 §7.1) with keys parsed once and held in memory.
 //!
 //! jsonwebtoken's `encode` re-parses the private key on every call; on the hot path that cost
-//! is avoidable, so signing happens here and jsonwebtoken stays the verifier's tool.
+//! is avoidable, so signing happens here. Verification of our own tokens happens here too: the
+//! `alg` of the header must be the algorithm of the key its `kid` names (RFC 8725 §3.1), and
+//! `Ed25519` (RFC 9864) is read as `EdDSA`, which jsonwebtoken's header type cannot express.
 
 use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::signing_key::Verifier;
 use super::{CryptoError, SigningKey};
+use crate::protocol::SigningAlg;
+
+/// Every published key's verifier, by `kid`.
+pub type Verifiers = HashMap<String, Verifier>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwtType {
@@ -42,16 +48,23 @@ pub fn sign<T: Serialize>(
     token.push_str(header);
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-    let signature = key.sign(token.as_bytes())?;
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    key.sign_into(&mut token)?;
     Ok(token)
 }
 
-/// OIDC Core §3.1.3.6: base64url of the left half of SHA-256 of the access token's ASCII.
-pub fn at_hash(access_token: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+/// OIDC Core §3.1.3.6: base64url of the left half of the hash of the access token's ASCII,
+/// with the hash of the ID token's `alg`: SHA-256 for RS256, PS256 and ES256, and SHA-512 for
+/// EdDSA on Ed25519 (the hash inside Ed25519, as other providers and relying parties read it).
+pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
+    use aws_lc_rs::digest::{SHA256, SHA512, digest};
+    let digest = match alg {
+        SigningAlg::EdDSA => digest(&SHA512, access_token.as_bytes()),
+        SigningAlg::RS256 | SigningAlg::PS256 | SigningAlg::ES256 => {
+            digest(&SHA256, access_token.as_bytes())
+        }
+    };
+    let bytes = digest.as_ref();
+    URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
 }
 
 /// Why one of our tokens was not accepted; callers answer "inactive" rather than the reason.
@@ -61,41 +74,69 @@ pub struct Rejected(pub &'static str);
 /// Tokens longer than this are not ours; refuse them before any parsing.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// Verifies an access token Castellan issued: `typ: at+jwt`, RS256 by a published key (`keys`
-/// by `kid`), our issuer, and within its lifetime at `now` (the server's clock, not the machine's).
-pub fn verify_access_token(
+/// Checks a compact JWS of type `typ` against the published keys and returns its claims:
+/// three parts, a JSON header naming a known `kid` and exactly that key's algorithm (so
+/// `none`, HMAC with a public key as secret, or another curve never get as far as a signature
+/// check), no `crit`, a valid signature, and a JSON object as payload.
+fn verified_claims(
     token: &str,
-    keys: &HashMap<String, DecodingKey>,
-    issuer: &str,
-    now: i64,
+    keys: &Verifiers,
+    typ: JwtType,
 ) -> Result<Map<String, Value>, Rejected> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(Rejected("too long"));
     }
-    let header = jsonwebtoken::decode_header(token).map_err(|_| Rejected("malformed"))?;
-    if header.alg != Algorithm::RS256
-        || header.typ.as_deref() != Some(JwtType::AccessToken.as_str())
-    {
-        return Err(Rejected("not an access token"));
+    let malformed = Rejected("malformed");
+    let (input, signature) = token.rsplit_once('.').ok_or(malformed)?;
+    let (header, payload) = input.split_once('.').ok_or(malformed)?;
+    let header: Map<String, Value> = decode_json(header).ok_or(malformed)?;
+    if header.get("typ").and_then(Value::as_str) != Some(typ.as_str()) {
+        return Err(Rejected("not a token of this type"));
+    }
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(SigningAlg::from_header)
+        .ok_or(Rejected("unsupported alg"))?;
+    if header.contains_key("crit") {
+        return Err(Rejected("critical header parameters are not understood"));
     }
     let key = header
-        .kid
-        .as_deref()
+        .get("kid")
+        .and_then(Value::as_str)
         .and_then(|kid| keys.get(kid))
         .ok_or(Rejected("unknown key"))?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[issuer]);
-    validation.validate_aud = false;
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.set_required_spec_claims(&["exp", "iss", "sub", "jti"]);
-    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
-        .map_err(|_| Rejected("bad signature or claims"))?
-        .claims;
-    // jsonwebtoken accepts an `iss` array that contains ours and ignores required claims other
-    // than its own; both are checked here.
+    if key.alg() != alg {
+        return Err(Rejected("alg differs from the key's"));
+    }
+    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| malformed)?;
+    if !key.verify(input.as_bytes(), &signature) {
+        return Err(Rejected("bad signature"));
+    }
+    decode_json(payload).ok_or(malformed)
+}
+
+fn decode_json(part: &str) -> Option<Map<String, Value>> {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+}
+
+/// Verifies an access token Castellan issued: `typ: at+jwt`, signed by a published key (`keys`
+/// by `kid`) with that key's algorithm, our issuer, a subject and a `jti`, and within its
+/// lifetime at `now` (the server's clock, not the machine's).
+pub fn verify_access_token(
+    token: &str,
+    keys: &Verifiers,
+    issuer: &str,
+    now: i64,
+) -> Result<Map<String, Value>, Rejected> {
+    let claims = verified_claims(token, keys, JwtType::AccessToken).map_err(|e| match e {
+        Rejected("not a token of this type") => Rejected("not an access token"),
+        other => other,
+    })?;
+    let is_string = |name: &str| claims.get(name).is_some_and(Value::is_string);
     if claims.get("iss").and_then(Value::as_str) != Some(issuer)
-        || !claims.get("jti").is_some_and(Value::is_string)
+        || !is_string("jti")
+        || !is_string("sub")
     {
         return Err(Rejected("bad signature or claims"));
     }
@@ -103,10 +144,10 @@ pub fn verify_access_token(
         .get("exp")
         .and_then(Value::as_i64)
         .ok_or(Rejected("no exp"))?;
-    let nbf = claims
-        .get("nbf")
-        .and_then(Value::as_i64)
-        .unwrap_or(i64::MIN);
+    let nbf = match claims.get("nbf") {
+        None => i64::MIN,
+        Some(nbf) => nbf.as_i64().ok_or(Rejected("bad nbf"))?,
+    };
     if now >= exp || now < nbf {
         return Err(Rejected("outside its lifetime"));
     }
@@ -115,27 +156,8 @@ pub fn verify_access_token(
 
 /// The claims of an ID token we issued, for `id_token_hint` at logout: signature and issuer
 /// are checked, expiry is not (OIDC RP-Initiated Logout §2 allows expired hints).
-pub fn id_token_hint(
-    token: &str,
-    keys: &HashMap<String, DecodingKey>,
-    issuer: &str,
-) -> Option<Map<String, Value>> {
-    if token.len() > MAX_TOKEN_LEN {
-        return None;
-    }
-    let header = jsonwebtoken::decode_header(token).ok()?;
-    if header.alg != Algorithm::RS256 || header.typ.as_deref() != Some(JwtType::IdToken.as_str()) {
-        return None;
-    }
-    let key = keys.get(header.kid.as_deref()?)?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[issuer]);
-    validation.validate_aud = false;
-    validation.validate_exp = false;
-    validation.set_required_spec_claims(&["iss", "aud"]);
-    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
-        .ok()?
-        .claims;
+pub fn id_token_hint(token: &str, keys: &Verifiers, issuer: &str) -> Option<Map<String, Value>> {
+    let claims = verified_claims(token, keys, JwtType::IdToken).ok()?;
     if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
         return None;
     }
@@ -148,10 +170,20 @@ mod tests {
     use super::*;
     use crate::crypto::signing_key::KeyBits;
 
+    fn rsa() -> SigningKey {
+        SigningKey::generate(SigningAlg::RS256, KeyBits::Rsa2048).unwrap()
+    }
+
+    fn verifiers(keys: &[&SigningKey]) -> Verifiers {
+        keys.iter()
+            .map(|k| (k.kid().to_owned(), k.verifier().unwrap()))
+            .collect()
+    }
+
     #[test]
     fn access_and_id_tokens_differ_in_typ_and_verify_accordingly() {
-        let key = SigningKey::generate(KeyBits::Rsa2048).unwrap();
-        let keys = HashMap::from([(key.kid().to_owned(), key.decoding_key().unwrap())]);
+        let key = rsa();
+        let keys = verifiers(&[&key]);
         let claims = serde_json::json!({ "iss": "https://id", "sub": "s", "jti": "j", "exp": 200, "nbf": 100 });
         let access = sign(&key, JwtType::AccessToken, &claims).unwrap();
         let id = sign(&key, JwtType::IdToken, &claims).unwrap();
@@ -179,7 +211,10 @@ mod tests {
     #[test]
     fn at_hash_matches_the_oidc_example() {
         assert_eq!(
-            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            at_hash(
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y",
+                SigningAlg::RS256
+            ),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
     }
@@ -190,8 +225,8 @@ mod tests {
     /// with our key get this far, so it is a broken promise rather than a forgery.
     #[test]
     fn jti_is_required_and_iss_is_one_string() {
-        let key = SigningKey::generate(KeyBits::Rsa2048).unwrap();
-        let keys = HashMap::from([(key.kid().to_owned(), key.decoding_key().unwrap())]);
+        let key = rsa();
+        let keys = verifiers(&[&key]);
         let cases = [
             (
                 "no jti",
@@ -211,5 +246,103 @@ mod tests {
             .map(|(what, _)| *what)
             .collect();
         assert!(accepted.is_empty(), "accepted: {accepted:?}");
+    }
+
+    /// A token with our header fields as given, signed by `key` over what we assemble.
+    fn forged(header: Value, claims: &Value, key: Option<&SigningKey>) -> String {
+        let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims.to_string(), &mut token);
+        match key {
+            Some(key) => key.sign_into(&mut token).unwrap(),
+            None => token.push('.'),
+        }
+        token
+    }
+
+    #[test]
+    fn each_algorithm_verifies_under_its_own_key_and_alg_only() {
+        let keys: Vec<SigningKey> = SigningAlg::ALL
+            .into_iter()
+            .map(|alg| SigningKey::generate(alg, KeyBits::Rsa2048).unwrap())
+            .collect();
+        let published = verifiers(&keys.iter().collect::<Vec<_>>());
+        let claims = serde_json::json!({ "iss": "https://id", "sub": "s", "jti": "j", "exp": 200 });
+        for key in &keys {
+            let token = sign(key, JwtType::AccessToken, &claims).unwrap();
+            assert!(
+                verify_access_token(&token, &published, "https://id", 150).is_ok(),
+                "{key:?}"
+            );
+        }
+        let [rs, ps, es, ed] = [&keys[0], &keys[1], &keys[2], &keys[3]];
+        let header =
+            |alg: &str, kid: &str| serde_json::json!({ "alg": alg, "typ": "at+jwt", "kid": kid });
+        let verify = |token: &str| verify_access_token(token, &published, "https://id", 150);
+
+        // RFC 9864's fully specified name for Ed25519 is accepted for an EdDSA key.
+        assert!(verify(&forged(header("Ed25519", ed.kid()), &claims, Some(ed))).is_ok());
+        let refused = [
+            (
+                "RS256 header on the ES256 key, RSA-signed",
+                forged(header("RS256", es.kid()), &claims, Some(rs)),
+            ),
+            (
+                "PS256 header on the RS256 key",
+                forged(header("PS256", rs.kid()), &claims, Some(ps)),
+            ),
+            (
+                "EdDSA header on the ES256 key",
+                forged(header("EdDSA", es.kid()), &claims, Some(ed)),
+            ),
+            ("alg none", forged(header("none", es.kid()), &claims, None)),
+            (
+                "no alg",
+                forged(
+                    serde_json::json!({ "typ": "at+jwt", "kid": rs.kid() }),
+                    &claims,
+                    Some(rs),
+                ),
+            ),
+            (
+                "crit",
+                forged(
+                    serde_json::json!({ "alg": "ES256", "typ": "at+jwt", "kid": es.kid(), "crit": ["exp"] }),
+                    &claims,
+                    Some(es),
+                ),
+            ),
+            (
+                "ES256 by another P-256 key",
+                forged(
+                    header("ES256", es.kid()),
+                    &claims,
+                    Some(&SigningKey::generate(SigningAlg::ES256, KeyBits::Rsa2048).unwrap()),
+                ),
+            ),
+        ];
+        for (what, token) in &refused {
+            assert!(verify(token).is_err(), "accepted: {what}");
+        }
+
+        // HS256 keyed with the RSA public key, as an attacker who read the JWKS would sign it.
+        let hs = |secret: &[u8]| {
+            let mut token = URL_SAFE_NO_PAD.encode(header("HS256", rs.kid()).to_string());
+            token.push('.');
+            URL_SAFE_NO_PAD.encode_string(claims.to_string(), &mut token);
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+            let tag = aws_lc_rs::hmac::sign(&key, token.as_bytes());
+            token.push('.');
+            URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut token);
+            token
+        };
+        let jwk = serde_json::to_string(rs.public_jwk()).unwrap();
+        let n = rs.public_jwk().n.clone().unwrap();
+        for secret in [jwk.as_bytes(), n.as_bytes()] {
+            assert_eq!(
+                verify(&hs(secret)).unwrap_err(),
+                Rejected("unsupported alg")
+            );
+        }
     }
 }

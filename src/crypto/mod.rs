@@ -1,5 +1,7 @@
-//! The only users of aws-lc-rs: randomness, hashes, secrets, key encryption and JWT signing.
+//! The only users of aws-lc-rs and jsonwebtoken: randomness, hashes, secrets, key encryption,
+//! JWT signing and the verification of JWTs from outside (client assertions).
 
+pub mod client_assertion;
 pub mod jwt;
 pub mod master_key;
 pub mod password;

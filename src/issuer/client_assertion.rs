@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::Issuer;
+use crate::crypto::client_assertion::{ClientKey, UnverifiedAssertion};
 use crate::protocol::OAuthError;
-use crate::protocol::client_assertion::{ClientKey, UnverifiedAssertion};
 use crate::protocol::client_auth::ClientCredentials;
 use crate::store::clients::ClientRecord;
 

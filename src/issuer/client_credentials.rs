@@ -88,6 +88,8 @@ mod tests {
                 .iter()
                 .map(|(a, s)| (a.to_string(), ScopeSet::parse(s).unwrap()))
                 .collect::<BTreeMap<_, _>>(),
+            api_signing_algs: Default::default(),
+            id_token_signing_alg: None,
             resource_server_for: Default::default(),
             dormant_apis: vec![],
             roles: vec![],

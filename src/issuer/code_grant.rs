@@ -8,7 +8,7 @@ use crate::crypto::jwt::{self, JwtType};
 use crate::crypto::{SecretHash, pkce, random};
 use crate::protocol::claims::{IdTokenClaims, TokenResponse};
 use crate::protocol::pkce::{CodeChallenge, CodeVerifier};
-use crate::protocol::{ErrorCode, GrantType, OAuthError};
+use crate::protocol::{ErrorCode, GrantType, OAuthError, SigningAlg};
 use crate::store::clients::ClientRecord;
 use crate::store::grants::{CodeGrant, NewRefresh, Redemption, RefreshGrant};
 use crate::store::users::UserRecord;
@@ -164,7 +164,9 @@ impl Issuer {
         if !scopes.contains(&"openid") {
             return Ok(None);
         }
-        let at_hash = jwt::at_hash(access_token);
+        let alg = client.id_token_signing_alg.unwrap_or(SigningAlg::RS256);
+        let key = self.ctx.keys.signer(alg);
+        let at_hash = jwt::at_hash(access_token, key.alg());
         let profile = scopes.contains(&"profile");
         let claims = IdTokenClaims {
             iss: &self.ctx.issuer_url,
@@ -187,8 +189,7 @@ impl Issuer {
             tenant_id: &user.tenant,
             sid: signed_in.sid,
         };
-        let keys = self.ctx.keys.current();
-        Ok(Some(jwt::sign(&keys.active, JwtType::IdToken, &claims)?))
+        Ok(Some(jwt::sign(&key, JwtType::IdToken, &claims)?))
     }
 
     /// The stored form of the first refresh token of a sign-in.

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::Issuer;
 use super::client_assertion::jti_of;
+use crate::crypto::client_assertion::{ClientKey, UnverifiedAssertion};
 use crate::protocol::OAuthError;
-use crate::protocol::client_assertion::{ClientKey, UnverifiedAssertion};
 use crate::store::clients::ClientRecord;
 use crate::store::trusts::{Trust, TrustKeys, TrustLink};
 

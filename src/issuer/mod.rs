@@ -20,7 +20,7 @@ use crate::crypto::jwt::{self, JwtType};
 use crate::protocol::claims::{AccessTokenClaims, TokenResponse};
 use crate::protocol::client_auth::{AuthMethod, ClientCredentials};
 use crate::protocol::token_request::TokenRequest;
-use crate::protocol::{GrantType, OAuthError};
+use crate::protocol::{GrantType, OAuthError, SigningAlg};
 use crate::store::clients::ClientRecord;
 
 pub use client_credentials::Decision;
@@ -56,7 +56,10 @@ struct TokenId {
 impl TokenId {
     fn new(now: i64, ttl: i64) -> Result<Self, OAuthError> {
         Ok(Self {
-            jti: crate::crypto::random::uuid_v4()?.to_string(),
+            jti: crate::crypto::random::uuid_v4()?
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .to_owned(),
             iat: now,
             exp: now + ttl,
         })
@@ -275,7 +278,8 @@ impl Issuer {
             tenant_id: subject.tenant,
             permissions: subject.permissions,
         };
-        let keys = self.ctx.keys.current();
-        Ok(jwt::sign(&keys.active, JwtType::AccessToken, &claims)?)
+        let alg = client.api_signing_algs.get(audience).copied();
+        let key = self.ctx.keys.signer(alg.unwrap_or(SigningAlg::RS256));
+        Ok(jwt::sign(&key, JwtType::AccessToken, &claims)?)
     }
 }

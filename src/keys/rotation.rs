@@ -1,4 +1,4 @@
-//! Signing-key rotation: `next` → `active` → `retired` → removed, safe on any number of nodes.
+//! Signing-key rotation, per algorithm: `next` → `active` → `retired` → removed, safe on any number of nodes.
 //!
 //! Every step is a conditional update in one transaction, so nodes racing to perform the same
 //! step agree on one outcome, and a node killed mid-step leaves the previous, valid key set.
@@ -11,17 +11,20 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::signing_key::KeyBits;
 use crate::crypto::{CryptoError, MasterKey, SigningKey};
+use crate::protocol::SigningAlg;
 use crate::store::keys::{KeyState, StoredKey, Successor};
 use crate::store::{self, Store};
 
-/// The timing rules, all in seconds.
-#[derive(Debug, Clone, Copy)]
+/// The timing rules, all in seconds, and the algorithms that sign.
+#[derive(Debug, Clone)]
 pub struct Policy {
     pub period: i64,
     pub publish_ahead: i64,
     /// How long a retired key stays published: the longest token lifetime plus clock skew.
     pub retention: i64,
     pub bits: KeyBits,
+    /// Enabled algorithms, RS256 first; each has its own `next → active → retired` lifecycle.
+    pub algs: Vec<SigningAlg>,
 }
 
 impl Policy {
@@ -31,16 +34,45 @@ impl Policy {
             publish_ahead: config.key_publish_ahead,
             retention: config.max_token_ttl + config.clock_skew,
             bits: config.signing_key_bits,
+            algs: config.signing_algs.clone(),
         }
+    }
+
+    pub fn enabled(&self, alg: SigningAlg) -> bool {
+        self.algs.contains(&alg)
+    }
+
+    /// An error unless `alg` is enabled here.
+    pub fn require(&self, alg: SigningAlg) -> Result<(), Error> {
+        if self.enabled(alg) {
+            return Ok(());
+        }
+        Err(store::Error::Invalid(format!(
+            "{alg} is not enabled: add it to signing_algs (CASTELLAN_SIGNING_ALGS) first"
+        ))
+        .into())
     }
 }
 
 /// What a rotation step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Published { kid: String, activate_after: i64 },
-    Activated { kid: String, retired: String },
-    Removed { kid: String },
+    Published {
+        kid: String,
+        activate_after: i64,
+    },
+    Activated {
+        kid: String,
+        retired: String,
+    },
+    /// The first key of an algorithm enabled on an existing deployment began signing.
+    Started {
+        kid: String,
+        alg: SigningAlg,
+    },
+    Removed {
+        kid: String,
+    },
 }
 
 impl Event {
@@ -48,6 +80,7 @@ impl Event {
         match self {
             Self::Published { kid, .. } => format!("published {kid}"),
             Self::Activated { kid, retired } => format!("activated {kid}, retired {retired}"),
+            Self::Started { kid, alg } => format!("activated {kid}, the first {alg} key"),
             Self::Removed { kid } => format!("removed {kid}"),
         }
     }
@@ -96,7 +129,8 @@ impl Rotator {
     }
 }
 
-/// One pass of the schedule at the clock's current time.
+/// One pass of the schedule at the clock's current time: expired keys leave, then each enabled
+/// algorithm takes its due step. Keys of an algorithm no longer enabled are left as they are.
 pub async fn tick(
     store: &Store,
     master: &MasterKey,
@@ -111,42 +145,90 @@ pub async fn tick(
         .map(|kid| Event::Removed { kid })
         .collect();
     let keys = store.list_keys().await?;
-    let Some(active) = keys.iter().find(|k| k.state == KeyState::Active) else {
-        return Err(Error::NoActiveKey);
-    };
+    for &alg in &policy.algs {
+        let of_alg: Vec<&StoredKey> = keys.iter().filter(|k| k.alg == alg).collect();
+        events.extend(step(store, master, policy, clock, alg, &of_alg).await?);
+    }
+    Ok(events)
+}
+
+/// The step due for one algorithm's keys, if any.
+async fn step(
+    store: &Store,
+    master: &MasterKey,
+    policy: &Policy,
+    clock: &Clock,
+    alg: SigningAlg,
+    keys: &[&StoredKey],
+) -> Result<Option<Event>, Error> {
+    let now = clock.now();
+    let active = keys.iter().find(|k| k.state == KeyState::Active);
     let next = keys.iter().find(|k| k.state == KeyState::Next);
-    let due = active.activated_at.unwrap_or(active.created_at) + policy.period;
-    match next {
-        None if now >= due - policy.publish_ahead => {
-            let generated = generate(policy.bits).await?;
-            // Published when it reaches the store, not when this tick began: generation can be slow.
-            let now = clock.now();
-            let activate_after = due.max(now + policy.publish_ahead);
-            let key = seal(master, &generated, now, Some(activate_after))?;
-            match store.insert_next_key(&key).await {
-                Ok(()) => events.push(Event::Published {
-                    kid: key.kid,
-                    activate_after,
-                }),
-                // Another node published a successor first.
-                Err(store::Error::Conflict(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
+    match (active, next) {
+        // An algorithm enabled on an existing deployment: its first key is published ahead too.
+        (None, None) => {
+            publish(
+                store,
+                master,
+                policy,
+                clock,
+                alg,
+                now + policy.publish_ahead,
+            )
+            .await
         }
-        Some(next) if now >= ready_at(next, policy) => {
+        (None, Some(next)) if now >= ready_at(next, policy) => {
+            let done = store.activate_first(&next.kid, now).await?;
+            Ok(done.then(|| Event::Started {
+                kid: next.kid.clone(),
+                alg,
+            }))
+        }
+        (Some(active), None) => {
+            let due = active.activated_at.unwrap_or(active.created_at) + policy.period;
+            if now < due - policy.publish_ahead {
+                return Ok(None);
+            }
+            publish(store, master, policy, clock, alg, due).await
+        }
+        (Some(active), Some(next)) if now >= ready_at(next, policy) => {
             let retired = now + policy.retention;
             let done = store
                 .replace_active(&active.kid, Successor::Next(&next.kid), now, retired)
                 .await?;
             // Not done: another node performed this step first.
-            events.extend(done.then(|| Event::Activated {
+            Ok(done.then(|| Event::Activated {
                 kid: next.kid.clone(),
                 retired: active.kid.clone(),
-            }));
+            }))
         }
-        _ => {}
+        _ => Ok(None),
     }
-    Ok(events)
+}
+
+/// Publishes a new `next` key of `alg` that signs from `due` on, or after the publish-ahead
+/// window if that is later; nothing if another node published one first.
+async fn publish(
+    store: &Store,
+    master: &MasterKey,
+    policy: &Policy,
+    clock: &Clock,
+    alg: SigningAlg,
+    due: i64,
+) -> Result<Option<Event>, Error> {
+    let generated = generate(alg, policy.bits).await?;
+    // Published when it reaches the store, not when this tick began: generation can be slow.
+    let now = clock.now();
+    let activate_after = due.max(now + policy.publish_ahead);
+    let key = seal(master, &generated, now, Some(activate_after))?;
+    match store.insert_next_key(&key).await {
+        Ok(()) => Ok(Some(Event::Published {
+            kid: key.kid,
+            activate_after,
+        })),
+        Err(store::Error::Conflict(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A `next` key never signs before it has been published for `publish_ahead`.
@@ -155,16 +237,22 @@ fn ready_at(next: &StoredKey, policy: &Policy) -> i64 {
     next.activate_after.map_or(earliest, |at| at.max(earliest))
 }
 
-/// `castellan keys rotate`: a successor is published now and activated after the publish-ahead window.
+/// `castellan keys rotate [--alg A]`: a successor of `alg` is published now and activated after
+/// the publish-ahead window.
 pub async fn rotate_soon(
     store: &Store,
     master: &MasterKey,
     policy: &Policy,
     clock: &Clock,
+    alg: SigningAlg,
 ) -> Result<Event, Error> {
+    policy.require(alg)?;
     let now = clock.now();
     let keys = store.list_keys().await?;
-    if let Some(next) = keys.iter().find(|k| k.state == KeyState::Next) {
+    if let Some(next) = keys
+        .iter()
+        .find(|k| k.alg == alg && k.state == KeyState::Next)
+    {
         let at = (next.created_at + policy.publish_ahead).max(now);
         let at = next.activate_after.map_or(at, |current| current.min(at));
         store.set_activate_after(&next.kid, at).await?;
@@ -173,7 +261,7 @@ pub async fn rotate_soon(
             activate_after: at,
         });
     }
-    let generated = generate(policy.bits).await?;
+    let generated = generate(alg, policy.bits).await?;
     let now = clock.now();
     let activate_after = now + policy.publish_ahead;
     let key = seal(master, &generated, now, Some(activate_after))?;
@@ -184,25 +272,39 @@ pub async fn rotate_soon(
     })
 }
 
-/// `castellan keys rotate --now`: the successor signs at once; the old key stays published.
-///
-/// A published `next` key is preferred, since validators may already hold it.
+/// `castellan keys rotate [--alg A] --now`: the successor signs at once; the old key stays
+/// published. A published `next` key is preferred, since validators may already hold it.
 pub async fn rotate_now(
     store: &Store,
     master: &MasterKey,
     policy: &Policy,
     now: i64,
+    alg: SigningAlg,
 ) -> Result<Event, Error> {
+    policy.require(alg)?;
     let keys = store.list_keys().await?;
-    let active = keys
-        .iter()
-        .find(|k| k.state == KeyState::Active)
-        .ok_or(Error::NoActiveKey)?;
+    let of_alg = |state| keys.iter().find(|k| k.alg == alg && k.state == state);
+    let changed = || store::Error::Conflict("the key set changed meanwhile; try again".into());
+    let Some(active) = of_alg(KeyState::Active) else {
+        // The algorithm's first key: the published one, or a new one.
+        if let Some(next) = of_alg(KeyState::Next) {
+            if !store.activate_first(&next.kid, now).await? {
+                return Err(changed().into());
+            }
+            return Ok(Event::Started {
+                kid: next.kid.clone(),
+                alg,
+            });
+        }
+        let key = new_key(master, alg, policy.bits, now, None).await?;
+        store.insert_active_keys(std::slice::from_ref(&key)).await?;
+        return Ok(Event::Started { kid: key.kid, alg });
+    };
     let fresh;
-    let (successor, kid) = match keys.iter().find(|k| k.state == KeyState::Next) {
+    let (successor, kid) = match of_alg(KeyState::Next) {
         Some(next) => (Successor::Next(&next.kid), next.kid.clone()),
         None => {
-            fresh = new_key(master, policy.bits, now, None).await?;
+            fresh = new_key(master, alg, policy.bits, now, None).await?;
             (Successor::New(&fresh), fresh.kid.clone())
         }
     };
@@ -210,9 +312,7 @@ pub async fn rotate_now(
         .replace_active(&active.kid, successor, now, now + policy.retention)
         .await?
     {
-        return Err(
-            store::Error::Conflict("the key set changed meanwhile; try again".into()).into(),
-        );
+        return Err(changed().into());
     }
     Ok(Event::Activated {
         kid,
@@ -221,7 +321,9 @@ pub async fn rotate_now(
 }
 
 /// `castellan keys revoke KID`: the key leaves the JWKS at once; if it was active, a successor
-/// (the published `next` key, or a new one) takes over in the same transaction.
+/// of its algorithm (the published `next` key, or a new one) takes over in the same
+/// transaction. An algorithm no longer enabled gets no successor: its APIs and clients are
+/// signed RS256 already.
 pub async fn revoke(
     store: &Store,
     master: &MasterKey,
@@ -234,34 +336,40 @@ pub async fn revoke(
         .iter()
         .find(|k| k.kid == kid)
         .ok_or_else(|| store::Error::NotFound(format!("no signing key with kid {kid}")))?;
+    let alg = target.alg;
     let fresh;
-    let successor = if target.state != KeyState::Active {
-        None
-    } else if let Some(next) = keys.iter().find(|k| k.state == KeyState::Next) {
-        Some(Successor::Next(&next.kid))
-    } else {
-        fresh = new_key(master, policy.bits, now, None).await?;
-        Some(Successor::New(&fresh))
-    };
+    let successor =
+        if target.state != KeyState::Active || (alg != SigningAlg::RS256 && !policy.enabled(alg)) {
+            None
+        } else if let Some(next) = keys
+            .iter()
+            .find(|k| k.alg == alg && k.state == KeyState::Next)
+        {
+            Some(Successor::Next(&next.kid))
+        } else {
+            fresh = new_key(master, alg, policy.bits, now, None).await?;
+            Some(Successor::New(&fresh))
+        };
     Ok(store.revoke_key(kid, successor, now).await?)
 }
 
-/// `castellan keys import FILE`: an operator's RSA key becomes the `next` key.
+/// `castellan keys import FILE`: an operator's key becomes the `next` key of its algorithm.
 pub async fn import(
     store: &Store,
     master: &MasterKey,
     policy: &Policy,
-    der: &[u8],
+    key: &SigningKey,
     now: i64,
 ) -> Result<Event, Error> {
-    let key = SigningKey::from_der(der)?;
+    policy.require(key.alg())?;
     let activate_after = now + policy.publish_ahead;
-    let stored = seal(master, &key, now, Some(activate_after))?;
+    let stored = seal(master, key, now, Some(activate_after))?;
     store.insert_next_key(&stored).await.map_err(|e| match e {
-        store::Error::Conflict(_) => store::Error::Conflict(
-            "a next key is already published: wait for it to become active, or revoke it first"
-                .into(),
-        ),
+        store::Error::Conflict(_) => store::Error::Conflict(format!(
+            "a next {} key is already published (or this key is already stored): wait for it \
+             to become active, or revoke it first",
+            key.alg()
+        )),
         other => other,
     })?;
     Ok(Event::Published {
@@ -271,9 +379,9 @@ pub async fn import(
 }
 
 /// Generates a key off the async workers (RSA generation takes tens of milliseconds or more).
-async fn generate(bits: KeyBits) -> Result<SigningKey, Error> {
+async fn generate(alg: SigningAlg, bits: KeyBits) -> Result<SigningKey, Error> {
     Ok(
-        tokio::task::spawn_blocking(move || SigningKey::generate(bits))
+        tokio::task::spawn_blocking(move || SigningKey::generate(alg, bits))
             .await
             .map_err(|e| CryptoError(format!("key generation task failed: {e}")))??,
     )
@@ -282,11 +390,12 @@ async fn generate(bits: KeyBits) -> Result<SigningKey, Error> {
 /// A new key, sealed under the key-encryption key, ready to store.
 pub(super) async fn new_key(
     master: &MasterKey,
+    alg: SigningAlg,
     bits: KeyBits,
     now: i64,
     activate_after: Option<i64>,
 ) -> Result<StoredKey, Error> {
-    seal(master, &generate(bits).await?, now, activate_after)
+    seal(master, &generate(alg, bits).await?, now, activate_after)
 }
 
 fn seal(
@@ -297,6 +406,7 @@ fn seal(
 ) -> Result<StoredKey, Error> {
     Ok(StoredKey {
         kid: key.kid().to_owned(),
+        alg: key.alg(),
         state: if activate_after.is_some() {
             KeyState::Next
         } else {

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 
-use super::client_assertion::{JWT_BEARER, JWT_SPIFFE, UnverifiedAssertion};
+use super::client_assertion::{JWT_BEARER, JWT_SPIFFE, unverified_subject};
 use super::form::FormParams;
 use super::{ClientId, OAuthError};
 
@@ -154,11 +154,7 @@ impl ClientCredentials {
         // a client's own assertion names it as `sub`.
         let named = match form.get("client_id") {
             Some(id) => id.to_owned(),
-            None => UnverifiedAssertion::parse(assertion)
-                .map_err(|e| OAuthError::invalid_client(&e.0))?
-                .subject()
-                .ok_or_else(|| OAuthError::invalid_client("the client assertion has no sub"))?
-                .to_owned(),
+            None => unverified_subject(assertion).map_err(OAuthError::invalid_client)?,
         };
         let client_id =
             ClientId::parse(&named).map_err(|_| OAuthError::invalid_client("unknown client"))?;

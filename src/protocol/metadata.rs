@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use super::SigningAlg;
+
 const CLIENT_AUTH_METHODS: &[&str] = &[
     "client_secret_basic",
     "client_secret_post",
@@ -48,11 +50,17 @@ pub struct ServerMetadata {
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
     pub claims_parameter_supported: bool,
-    pub id_token_signing_alg_values_supported: &'static [&'static str],
+    /// Every enabled signing algorithm: a client may ask for any of them.
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// The same list for access tokens (an API chooses one); not registered by an RFC, but the
+    /// name the `*_signing_alg_values_supported` family suggests, as other providers use it.
+    pub access_token_signing_alg_values_supported: Vec<&'static str>,
 }
 
 impl ServerMetadata {
-    pub fn for_issuer(issuer: &str) -> Self {
+    /// `algs` are the enabled signing algorithms, RS256 first.
+    pub fn for_issuer(issuer: &str, algs: &[SigningAlg]) -> Self {
+        let algs: Vec<&'static str> = algs.iter().map(|a| a.as_str()).collect();
         let base = issuer.trim_end_matches('/');
         Self {
             issuer: issuer.to_owned(),
@@ -105,7 +113,8 @@ impl ServerMetadata {
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
             claims_parameter_supported: false,
-            id_token_signing_alg_values_supported: &["RS256"],
+            id_token_signing_alg_values_supported: algs.clone(),
+            access_token_signing_alg_values_supported: algs,
         }
     }
 }

@@ -11,10 +11,12 @@ pub mod metadata;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
+pub mod signing_alg;
 pub mod token_request;
 pub mod values;
 
 pub use error::{ErrorCode, OAuthError};
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeSet};
+pub use signing_alg::SigningAlg;
 pub use values::{ApiIdentifier, ClientId, GrantType, TenantSlug};

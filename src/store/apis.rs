@@ -6,7 +6,7 @@ use sqlx::{Any, Transaction};
 use super::error::ResultExt;
 use super::tenants::tenant_id;
 use super::{Error, Result, Store, commit_change, new_id};
-use crate::protocol::{ApiIdentifier, Scope, TenantSlug};
+use crate::protocol::{ApiIdentifier, Scope, SigningAlg, TenantSlug};
 
 /// SQL: does the API aliased `a` serve the tenant whose row id is bound as `$2`?
 macro_rules! serves_tenant_2 {
@@ -53,6 +53,8 @@ pub struct Api {
     pub shared_with: Vec<String>,
     /// Clients that may introspect its tokens, each within its own tenant.
     pub resource_servers: Vec<ResourceServer>,
+    /// What its access tokens are signed with; `None` is RS256.
+    pub access_token_signing_alg: Option<SigningAlg>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -90,17 +92,35 @@ impl Store {
         tenancy: &Tenancy,
         now: i64,
     ) -> Result<Api> {
+        self.create_api_signed(identifier, name, scopes, tenancy, None, now)
+            .await
+    }
+
+    /// An API whose access tokens are signed with `signing_alg` (`None`: RS256).
+    pub async fn create_api_signed(
+        &self,
+        identifier: &ApiIdentifier,
+        name: &str,
+        scopes: &[Scope],
+        tenancy: &Tenancy,
+        signing_alg: Option<SigningAlg>,
+        now: i64,
+    ) -> Result<Api> {
         let mut tx = self.begin_write().await?;
         let id = new_id(now)?;
-        sqlx::query("INSERT INTO apis (id, identifier, name, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
-            .bind(identifier.as_str())
-            .bind(name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::from)
-            .on_conflict(|| format!("an API with identifier {identifier} already exists"))?;
+        sqlx::query(
+            "INSERT INTO apis (id, identifier, name, created_at, access_token_signing_alg) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(identifier.as_str())
+        .bind(name)
+        .bind(now)
+        .bind(signing_alg.map(SigningAlg::as_str))
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)
+        .on_conflict(|| format!("an API with identifier {identifier} already exists"))?;
         let mut names: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
         names.sort();
         names.dedup();
@@ -158,6 +178,28 @@ impl Store {
                 )));
             }
             narrow(&mut tx, &id, change).await?;
+        }
+        let api = load_apis(&mut tx, identifier.as_str()).await?.pop();
+        commit_change(tx).await?;
+        api.ok_or_else(|| Error::internal("API vanished while being updated"))
+    }
+
+    /// Changes the algorithm of the API's access tokens (`None`: RS256); servers sign with it
+    /// within seconds, and with RS256 until that algorithm's key is active.
+    pub async fn set_api_signing_alg(
+        &self,
+        identifier: &ApiIdentifier,
+        alg: Option<SigningAlg>,
+    ) -> Result<Api> {
+        let mut tx = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE apis SET access_token_signing_alg = $1 WHERE identifier = $2")
+                .bind(alg.map(SigningAlg::as_str))
+                .bind(identifier.as_str())
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("API {identifier} does not exist")));
         }
         let api = load_apis(&mut tx, identifier.as_str()).await?.pop();
         commit_change(tx).await?;
@@ -251,12 +293,21 @@ pub(crate) async fn api_serving(
     }
 }
 
-type ApiRow = (String, String, String, i64, Option<String>, Option<String>);
+type ApiRow = (
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Every API, or the one whose identifier is `only` (unless empty), with its tenants.
 async fn load_apis(tx: &mut Transaction<'_, Any>, only: &str) -> Result<Vec<Api>> {
     let rows: Vec<ApiRow> = sqlx::query_as(
-        "SELECT a.id, a.identifier, a.name, a.all_tenants, t.slug, s.scope FROM apis a \
+        "SELECT a.id, a.identifier, a.name, a.all_tenants, t.slug, s.scope, a.access_token_signing_alg \
+         FROM apis a \
          LEFT JOIN tenants t ON t.id = a.tenant_id LEFT JOIN api_scopes s ON s.api_id = a.id \
          WHERE $1 = '' OR a.identifier = $1 ORDER BY a.identifier, s.scope",
     )
@@ -277,7 +328,7 @@ async fn load_apis(tx: &mut Transaction<'_, Any>, only: &str) -> Result<Vec<Api>
     .fetch_all(&mut **tx)
     .await?;
     let mut apis: Vec<Api> = Vec::new();
-    for (id, identifier, name, all_tenants, owner, scope) in rows {
+    for (id, identifier, name, all_tenants, owner, scope, alg) in rows {
         if apis.last().is_none_or(|a| a.id != id) {
             apis.push(Api {
                 shared_with: shares
@@ -299,6 +350,7 @@ async fn load_apis(tx: &mut Transaction<'_, Any>, only: &str) -> Result<Vec<Api>
                 scopes: Vec::new(),
                 all_tenants: all_tenants != 0,
                 tenant: owner,
+                access_token_signing_alg: alg.as_deref().and_then(SigningAlg::from_header),
             });
         }
         if let (Some(api), Some(s)) = (apis.last_mut(), scope) {

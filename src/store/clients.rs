@@ -16,7 +16,7 @@ mod update;
 use super::{Error, Result, Store, bump_generation, commit_change, new_id, set_field};
 use crate::crypto::SecretHash;
 use crate::protocol::{
-    ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, ScopeSet, TenantSlug,
+    ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, ScopeSet, SigningAlg, TenantSlug,
 };
 pub(crate) use load::load_by_row;
 use load::{By, load};
@@ -35,6 +35,10 @@ pub struct ClientRecord {
     pub grant_types: Vec<GrantType>,
     /// Per API, the scopes this client may ask for; only APIs that serve its tenant.
     pub apis: BTreeMap<String, ScopeSet>,
+    /// The signing algorithm of those APIs that chose one other than RS256.
+    pub api_signing_algs: BTreeMap<String, SigningAlg>,
+    /// What its ID tokens are signed with (`id_token_signed_response_alg`); `None` is RS256.
+    pub id_token_signing_alg: Option<SigningAlg>,
     /// APIs whose tokens of this client's tenant it may introspect; only APIs that serve it.
     pub resource_server_for: BTreeSet<String>,
     /// Grants and registrations for APIs that no longer serve its tenant: on record, inert.
@@ -111,6 +115,7 @@ pub struct NewClient {
     pub pkce_required: bool,
     /// `Some`: a `private_key_jwt` client with these keys (and no secret).
     pub keys: Option<Vec<ClientJwk>>,
+    pub id_token_signing_alg: Option<SigningAlg>,
 }
 
 impl NewClient {
@@ -191,8 +196,9 @@ impl Store {
         let id = new_id(now)?;
         sqlx::query(
             "INSERT INTO clients (id, client_id, tenant_id, name, secret_hash, token_ttl, disabled_at, created_at, \
-             updated_at, is_public, skip_consent, pkce_required, display_name, auth_method) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9, $10, $11, $12)",
+             updated_at, is_public, skip_consent, pkce_required, display_name, auth_method, \
+             id_token_signed_response_alg) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&id)
         .bind(client_id.as_str())
@@ -210,6 +216,7 @@ impl Store {
         } else {
             "client_secret"
         })
+        .bind(new.id_token_signing_alg.map(SigningAlg::as_str))
         .execute(&mut *tx)
         .await
         .map_err(Error::from)
@@ -305,6 +312,22 @@ impl Store {
             client_id,
             "UPDATE clients SET display_name = $1, updated_at = $2 WHERE client_id = $3",
             shown,
+            now,
+        )
+        .await
+    }
+
+    /// Sets the algorithm of the client's ID tokens (`None`: RS256).
+    pub async fn set_client_id_token_alg(
+        &self,
+        client_id: &ClientId,
+        alg: Option<SigningAlg>,
+        now: i64,
+    ) -> Result<()> {
+        self.update_client(
+            client_id,
+            "UPDATE clients SET id_token_signed_response_alg = $1, updated_at = $2 WHERE client_id = $3",
+            alg.map(|a| a.as_str().to_owned()),
             now,
         )
         .await

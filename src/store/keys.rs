@@ -3,13 +3,14 @@
 use sqlx::{Any, Transaction};
 
 use super::{Error, Result, Store, commit_change};
+use crate::protocol::SigningAlg;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {
     /// Published in the JWKS, not yet signing.
     Next,
-    /// Signs every new token; exactly one.
+    /// Signs every new token of its algorithm; exactly one per algorithm.
     Active,
     /// Published until the tokens it signed have expired; no longer signing.
     Retired,
@@ -37,6 +38,7 @@ impl KeyState {
 #[derive(Debug, Clone)]
 pub struct StoredKey {
     pub kid: String,
+    pub alg: SigningAlg,
     pub state: KeyState,
     pub bits: i64,
     /// `nonce || ciphertext || tag` under the key-encryption key.
@@ -53,6 +55,7 @@ pub struct StoredKey {
 #[derive(sqlx::FromRow)]
 struct KeyRow {
     kid: String,
+    alg: String,
     state: String,
     bits: i64,
     private_key: Vec<u8>,
@@ -74,7 +77,7 @@ pub enum Successor<'a> {
 impl Store {
     pub async fn list_keys(&self) -> Result<Vec<StoredKey>> {
         let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, state, bits, private_key, created_at, activated_at, retired_at, \
+            "SELECT kid, alg, state, bits, private_key, created_at, activated_at, retired_at, \
              activate_after, remove_after FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(self.pool())
@@ -87,8 +90,15 @@ impl Store {
                         row.kid, row.state
                     ))
                 })?;
+                let alg = SigningAlg::from_header(&row.alg).ok_or_else(|| {
+                    Error::internal(format!(
+                        "signing key {} has unknown algorithm {:?}",
+                        row.kid, row.alg
+                    ))
+                })?;
                 Ok(StoredKey {
                     kid: row.kid,
+                    alg,
                     state,
                     bits: row.bits,
                     sealed_private_key: row.private_key,
@@ -102,12 +112,32 @@ impl Store {
             .collect()
     }
 
-    /// Inserts a first active key; `Conflict` if another node got there first.
-    pub async fn insert_active_key(&self, key: &StoredKey) -> Result<()> {
+    /// Inserts the first active keys of a fresh database, all or none; `Conflict` if another
+    /// node got there first.
+    pub async fn insert_active_keys(&self, keys: &[StoredKey]) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        insert(&mut tx, key, KeyState::Active).await?;
+        for key in keys {
+            insert(&mut tx, key, KeyState::Active).await?;
+        }
         commit_change(tx).await?;
         Ok(())
+    }
+
+    /// Makes a published `next` key the first active key of its algorithm (an algorithm
+    /// enabled on an existing deployment); false if another node did it first.
+    pub async fn activate_first(&self, kid: &str, now: i64) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = match activate(&mut tx, Successor::Next(kid), now).await {
+            Ok(done) => done,
+            // The algorithm has an active key already (the unique index).
+            Err(Error::Conflict(_)) => false,
+            Err(e) => return Err(e),
+        };
+        if !done {
+            return Ok(false);
+        }
+        commit_change(tx).await?;
+        Ok(true)
     }
 
     /// Publishes a successor; `Conflict` if a `next` key already exists.
@@ -165,6 +195,7 @@ impl Store {
 
     /// Removes a key from the JWKS at once (a compromised key). If it was active, `successor`
     /// takes over in the same transaction, so there is never a moment without an active key.
+    /// Only an active key of an algorithm no longer enabled may go without one, never RS256's.
     pub async fn revoke_key(
         &self,
         kid: &str,
@@ -172,12 +203,12 @@ impl Store {
         now: i64,
     ) -> Result<KeyState> {
         let mut tx = self.begin_write().await?;
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT state FROM signing_keys WHERE kid = $1")
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT state, alg FROM signing_keys WHERE kid = $1")
                 .bind(kid)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let Some((state,)) = row else {
+        let Some((state, alg)) = row else {
             return Err(Error::NotFound(format!("no signing key with kid {kid}")));
         };
         let state = KeyState::parse(&state)
@@ -188,9 +219,13 @@ impl Store {
             .await?;
         if state == KeyState::Active {
             let Some(successor) = successor else {
-                return Err(Error::Invalid(format!(
-                    "key {kid} is active: a successor is required"
-                )));
+                if alg == SigningAlg::RS256.as_str() {
+                    return Err(Error::Invalid(format!(
+                        "key {kid} is the active RS256 key: a successor is required"
+                    )));
+                }
+                commit_change(tx).await?;
+                return Ok(state);
             };
             if !activate(&mut tx, successor, now).await? {
                 return Err(Error::Conflict(
@@ -225,10 +260,11 @@ impl Store {
 
 async fn insert(tx: &mut Transaction<'_, Any>, key: &StoredKey, state: KeyState) -> Result<()> {
     sqlx::query(
-        "INSERT INTO signing_keys (kid, state, bits, private_key, created_at, activated_at, retired_at, \
-         activate_after, remove_after) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, NULL)",
+        "INSERT INTO signing_keys (kid, alg, state, bits, private_key, created_at, activated_at, retired_at, \
+         activate_after, remove_after) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, NULL)",
     )
     .bind(&key.kid)
+    .bind(key.alg.as_str())
     .bind(state.as_str())
     .bind(key.bits)
     .bind(&key.sealed_private_key)

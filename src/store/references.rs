@@ -68,7 +68,9 @@ pub(crate) async fn tenant_unreferenced(
         &format!("tenant {slug}"),
         row,
         &checks,
-        "delete or move them first (`castellan client list --tenant`, `user list`, `role list`, `api list`)",
+        &format!(
+            "delete or move them first (see `castellan client list --tenant {slug}`, `user list --tenant {slug}`, `role list --tenant {slug}`, `api list --tenant {slug}`)"
+        ),
     )
     .await
 }

@@ -50,6 +50,7 @@ mod server_audit;
 mod sessions;
 mod shutdown;
 mod signin;
+mod signing_algs;
 mod standard_claims;
 mod tenancy;
 mod token_auth;

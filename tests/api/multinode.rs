@@ -180,3 +180,146 @@ async fn two_nodes_rotate_together_and_survive_a_kill_mid_rotation() {
     );
     db.store.close().await;
 }
+
+/// Two nodes serving RS256 alone are restarted one by one with ES256 enabled. The first to
+/// start publishes the first ES256 key as `next`; no ES256 token comes from either node before
+/// that key has been published for the window; afterwards both sign ES256, and a caching
+/// validator never meets an unknown key.
+#[tokio::test]
+async fn enabling_an_algorithm_on_two_running_nodes_waits_for_the_window() {
+    const ES_API: &str = "https://es.inventory.example.com";
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Backend::Postgres, &dir).await;
+    let mut key = [0u8; 32];
+    castellan::crypto::random::fill(&mut key).unwrap();
+    let key = base64::engine::general_purpose::STANDARD.encode(key);
+    let env = [
+        ("CASTELLAN_DATABASE_URL", url.as_str()),
+        ("CASTELLAN_MASTER_KEY", &key),
+        ("CASTELLAN_ISSUER", ISSUER),
+        ("CASTELLAN_JWKS_MAX_AGE", "1"),
+        ("CASTELLAN_KEY_PUBLISH_AHEAD", "11"),
+        ("CASTELLAN_ACCESS_TOKEN_TTL", "10"),
+        ("CASTELLAN_MAX_TOKEN_TTL", "10"),
+        ("CASTELLAN_CLOCK_SKEW", "0"),
+        ("CASTELLAN_KEY_ROTATION_PERIOD", "3600"),
+        ("RUST_LOG", "warn"),
+    ];
+    let with_es256 = [&env[..], &[("CASTELLAN_SIGNING_ALGS", "RS256,ES256")]].concat();
+    let mut a = Node::start(&env, dir.path()).await;
+    let mut b = Node::start(&env, dir.path()).await;
+    let db = TestDb::open(url.clone(), dir).await;
+    let created = db
+        .cli_with_env(
+            &[
+                "api",
+                "create",
+                "--identifier",
+                ES_API,
+                "--scope",
+                "r",
+                "--signing-alg",
+                "ES256",
+            ],
+            &with_es256,
+        )
+        .await;
+    created.ok();
+    let client = db
+        .cli_with_env(
+            &[
+                "client",
+                "create",
+                "--tenant",
+                "default",
+                "--name",
+                "es",
+                "--grant",
+                "client_credentials",
+                "--api",
+                ES_API,
+                "--scope",
+                "r",
+                "--json",
+            ],
+            &env,
+        )
+        .await;
+    let client = crate::support::TestClient::from_created(&client.json());
+    let token = eventually("the nodes see the new client", async || {
+        b.try_token(&client).await
+    })
+    .await;
+    assert_eq!(alg_of(&token), "RS256", "ES256 is not enabled yet");
+
+    // A rolling restart: B first, then A, each with ES256 enabled. The validator reads B's JWKS
+    // from before A's restart on.
+    b.child.kill().await.unwrap();
+    b = Node::start(&with_es256, db.dir.path()).await;
+    let mut validator = Validator::new(&format!("{}/jwks.json", b.base), ISSUER, ES_API);
+    let token = b.token(&client).await;
+    assert_eq!(
+        alg_of(&token),
+        "RS256",
+        "the first ES256 key is not active yet"
+    );
+    validator
+        .validate(&token, Clock::System.now())
+        .await
+        .unwrap();
+    a.child.kill().await.unwrap();
+    a = Node::start(&with_es256, db.dir.path()).await;
+    let keys = db.store.list_keys().await.unwrap();
+    let es: Vec<_> = keys
+        .iter()
+        .filter(|k| k.alg == castellan::protocol::SigningAlg::ES256)
+        .collect();
+    assert_eq!(
+        es.len(),
+        1,
+        "one first key, whichever node made it: {keys:?}"
+    );
+    let (es_kid, published_at) = (es[0].kid.clone(), es[0].created_at);
+
+    let started = Instant::now();
+    let (mut from_a, mut from_b) = (false, false);
+    while !(from_a && from_b) {
+        assert!(
+            started.elapsed() < Duration::from_secs(11) + PATIENCE,
+            "both nodes should sign ES256 by now (a: {from_a}, b: {from_b})"
+        );
+        for (node, signed) in [(&a, &mut from_a), (&b, &mut from_b)] {
+            let token = node.token(&client).await;
+            let now = Clock::System.now();
+            validator.validate(&token, now).await.unwrap();
+            if alg_of(&token) == "ES256" {
+                assert_eq!(kid_of(&token), es_kid);
+                // Whole seconds: the key was stored within the second `published_at` names.
+                assert!(
+                    now >= published_at + 11,
+                    "an ES256 token {} s after its key was published",
+                    now - published_at
+                );
+                *signed = true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(validator.unknown_kid_refetches, 0);
+    let keys = db.store.list_keys().await.unwrap();
+    let active = keys
+        .iter()
+        .find(|k| k.kid == es_kid)
+        .map(|k| (k.state, k.activated_at));
+    let Some((KeyState::Active, Some(activated_at))) = active else {
+        panic!("the ES256 key is not active: {keys:?}");
+    };
+    assert!(activated_at >= published_at + 11);
+    drop((a, b));
+    db.store.close().await;
+}
+
+fn alg_of(token: &str) -> String {
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    format!("{:?}", header.alg)
+}

@@ -98,7 +98,10 @@ async fn a_user_signs_in_consents_and_the_client_gets_verified_tokens(backend: B
     assert!(claims.get("roles").is_none(), "{claims}");
     assert_eq!(
         claims["at_hash"],
-        castellan::crypto::jwt::at_hash(tokens["access_token"].as_str().unwrap())
+        castellan::crypto::jwt::at_hash(
+            tokens["access_token"].as_str().unwrap(),
+            castellan::protocol::SigningAlg::RS256,
+        )
     );
     assert!((claims["auth_time"].as_i64().unwrap() - Clock::System.now()).abs() < 30);
 

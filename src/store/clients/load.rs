@@ -7,7 +7,7 @@ use sqlx::{Any, Transaction};
 
 use super::ClientRecord;
 use crate::crypto::SecretHash;
-use crate::protocol::{ClientId, GrantType, RedirectUri, Scope, ScopeSet, TenantSlug};
+use crate::protocol::{ClientId, GrantType, RedirectUri, Scope, ScopeSet, SigningAlg, TenantSlug};
 use crate::store::apis::serves_tenant_2;
 use crate::store::resource_servers::resource_server_rows;
 use crate::store::roles::{Holder, roles_and_permissions};
@@ -29,6 +29,7 @@ pub(super) struct ClientRow {
     skip_consent: i64,
     pkce_required: i64,
     auth_method: String,
+    id_token_signed_response_alg: Option<String>,
 }
 
 /// How `load` finds the client.
@@ -43,11 +44,11 @@ impl By {
         match self {
             Self::RowId => {
                 "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.display_name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at, c.is_public, c.skip_consent, c.pkce_required, c.auth_method FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
+                 c.created_at, c.is_public, c.skip_consent, c.pkce_required, c.auth_method, c.id_token_signed_response_alg FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
             }
             Self::ClientId => {
                 "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.display_name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at, c.is_public, c.skip_consent, c.pkce_required, c.auth_method FROM clients c JOIN tenants t ON t.id = c.tenant_id \
+                 c.created_at, c.is_public, c.skip_consent, c.pkce_required, c.auth_method, c.id_token_signed_response_alg FROM clients c JOIN tenants t ON t.id = c.tenant_id \
                  WHERE c.client_id = $1"
             }
         }
@@ -81,10 +82,10 @@ pub(super) async fn load(
             .fetch_all(&mut **tx)
             .await?;
     // Grants for an API that stopped serving the tenant are read, and set aside below.
-    let api_rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(concat!(
+    let api_rows: Vec<(String, Option<String>, i64, Option<String>)> = sqlx::query_as(concat!(
         "SELECT a.identifier, s.scope, CAST(CASE WHEN ",
         serves_tenant_2!(),
-        " THEN 1 ELSE 0 END AS BIGINT) FROM client_apis ca JOIN apis a ON a.id = ca.api_id \
+        " THEN 1 ELSE 0 END AS BIGINT), a.access_token_signing_alg FROM client_apis ca JOIN apis a ON a.id = ca.api_id \
          LEFT JOIN client_api_scopes s ON s.client_id = ca.client_id AND s.api_id = ca.api_id \
          WHERE ca.client_id = $1"
     ))
@@ -126,6 +127,7 @@ pub(super) async fn load(
         .filter_map(|(g,)| GrantType::parse(g).ok())
         .collect();
     let mut apis: BTreeMap<String, ScopeSet> = BTreeMap::new();
+    let mut api_signing_algs = BTreeMap::new();
     let mut resource_server_for = BTreeSet::new();
     let mut dormant_apis = Vec::new();
     for (identifier, served) in &server_rows {
@@ -136,10 +138,14 @@ pub(super) async fn load(
             }
         }
     }
-    for (identifier, scope, served) in api_rows {
+    for (identifier, scope, served, alg) in api_rows {
         if served == 0 {
             dormant_apis.push(identifier);
             continue;
+        }
+        if let Some(alg) = alg {
+            let alg = SigningAlg::from_header(&alg).ok_or_else(|| corrupt("API signing alg"))?;
+            api_signing_algs.insert(identifier.clone(), alg);
         }
         let entry = apis.entry(identifier).or_default();
         if let Some(scope) = scope {
@@ -161,6 +167,11 @@ pub(super) async fn load(
         secret_hash,
         grant_types,
         apis,
+        api_signing_algs,
+        id_token_signing_alg: match row.id_token_signed_response_alg.as_deref() {
+            Some(alg) => Some(SigningAlg::from_header(alg).ok_or_else(|| corrupt("ID token alg"))?),
+            None => None,
+        },
         resource_server_for,
         dormant_apis,
         roles,

@@ -57,6 +57,7 @@ impl ClientUpdate {
             skip_consent: self.skip_consent.unwrap_or(c.skip_consent),
             pkce_required: self.pkce_required.unwrap_or(c.pkce_required),
             keys: c.private_key_jwt.then(|| c.keys.clone()),
+            id_token_signing_alg: c.id_token_signing_alg,
         })
     }
 }

@@ -12,13 +12,12 @@ use castellan::clock::Clock;
 use castellan::config::{Config, MasterKeySource};
 use castellan::crypto::MasterKey;
 use castellan::keys::rotation::Rotator;
-use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use super::binary::CliOutput;
 use super::browser::Browser;
 use super::db::{Backend, TestDb, fresh_database};
-use super::oauth::{CC, TestClient, key_for, kids, text, token_of, validation};
+use super::oauth::{CC, TestClient, jwk_key, kids, text, token_of, validation_for};
 use super::rp::Rp;
 use super::validator::Validator;
 
@@ -57,6 +56,8 @@ pub struct TestAppBuilder {
     backend: Backend,
     clock: Clock,
     database_url: Option<String>,
+    /// The database was served before (another app's): no bootstrap admin is expected.
+    existing_database: bool,
     edits: Vec<ConfigEdit>,
 }
 
@@ -81,6 +82,15 @@ impl TestAppBuilder {
         self
     }
 
+    /// Serves the database of `other`, with its key-encryption key: a second node, or the
+    /// same deployment restarted with new settings. It has no bootstrap admin of its own.
+    pub fn sharing(mut self, other: &TestDb) -> Self {
+        self.database_url = Some(other.database_url.clone());
+        self.existing_database = true;
+        let key = other.master_key_path();
+        self.config(move |c| c.master_key = MasterKeySource::File(key))
+    }
+
     pub async fn spawn(self) -> TestApp {
         init_test_log();
         let dir = tempfile::tempdir().unwrap();
@@ -95,13 +105,17 @@ impl TestAppBuilder {
         let app = App::build_with_clock(&config, self.clock.clone())
             .await
             .unwrap();
-        let (admin, secret) = app
-            .bootstrap
-            .as_ref()
-            .expect("a fresh database bootstraps an admin");
-        let admin = TestClient {
-            id: admin.client_id.to_string(),
-            secret: secret.secret().to_owned(),
+        // A database served before has no bootstrap admin to give: its client stays empty.
+        let admin = match app.bootstrap.as_ref() {
+            Some((admin, secret)) => TestClient {
+                id: admin.client_id.to_string(),
+                secret: secret.secret().to_owned(),
+            },
+            None if self.existing_database => TestClient {
+                id: String::new(),
+                secret: String::new(),
+            },
+            None => panic!("a fresh database bootstraps an admin"),
         };
         let db = TestDb {
             store: app.store().clone(),
@@ -155,6 +169,7 @@ impl TestApp {
             backend,
             clock: Clock::System,
             database_url: None,
+            existing_database: false,
             edits: Vec::new(),
         }
     }
@@ -376,15 +391,16 @@ impl TestApp {
         Validator::new(&self.url("/jwks.json"), &self.issuer, audience)
     }
 
-    /// Validates an access token as a resource server would: JWKS by `kid`, RS256, every claim.
+    /// Validates an access token as a resource server would: JWKS by `kid`, the algorithm the
+    /// key's JWK names (RS256 unless the API chose another), every claim.
     pub async fn verify_access_token(&self, token: &str, audience: &str) -> Value {
         let header = jsonwebtoken::decode_header(token).unwrap();
-        assert_eq!(header.alg, Algorithm::RS256);
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         let kid = header.kid.expect("kid in header");
         let jwks = self.jwks().await;
-        let key = key_for(&jwks, &kid).unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
-        let validation = validation(&self.issuer, audience);
+        let (key, alg) = jwk_key(&jwks, &kid).unwrap_or_else(|| panic!("kid {kid} not in JWKS"));
+        assert_eq!(header.alg, alg, "the header names its key's algorithm");
+        let validation = validation_for(alg, &self.issuer, audience);
         jsonwebtoken::decode::<Value>(token, &key, &validation)
             .unwrap()
             .claims

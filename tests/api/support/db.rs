@@ -7,7 +7,9 @@ use castellan::admin;
 use castellan::audit::EventKind;
 use castellan::clock::Clock;
 use castellan::crypto::password;
-use castellan::protocol::{ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, TenantSlug};
+use castellan::protocol::{
+    ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, SigningAlg, TenantSlug,
+};
 use castellan::store::Store;
 use castellan::store::clients::NewClient;
 use castellan::store::users::NewUser;
@@ -179,6 +181,7 @@ impl TestDb {
             skip_consent: false,
             pkce_required: true,
             keys: None,
+            id_token_signing_alg: None,
         })
         .await
     }
@@ -186,6 +189,24 @@ impl TestDb {
     /// API `api` with `scopes` and a default-tenant client granted all of them.
     pub async fn client_for(&self, api: &str, scopes: &[&str]) -> TestClient {
         self.create_api(api, scopes).await;
+        self.create_client("default", &[(api, scopes)], &[], None)
+            .await
+    }
+
+    /// API `api` with `scopes`, its access tokens signed with `alg`, and a default-tenant
+    /// client granted all of them.
+    pub async fn client_for_alg(&self, api: &str, scopes: &[&str], alg: SigningAlg) -> TestClient {
+        self.store
+            .create_api_signed(
+                &ApiIdentifier::parse(api).unwrap(),
+                api,
+                &scopes_of(scopes),
+                &castellan::store::apis::Tenancy::All,
+                Some(alg),
+                self.clock.now(),
+            )
+            .await
+            .unwrap();
         self.create_client("default", &[(api, scopes)], &[], None)
             .await
     }
@@ -212,6 +233,7 @@ impl TestDb {
             skip_consent: false,
             pkce_required: true,
             keys: None,
+            id_token_signing_alg: None,
         })
         .await
     }

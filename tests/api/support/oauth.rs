@@ -126,10 +126,37 @@ pub async fn error_of(response: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
-/// The RS256 key published under `kid` in a JWKS document.
+/// The key published under `kid` in a JWKS document, of whatever type.
 pub fn key_for(jwks: &Value, kid: &str) -> Option<DecodingKey> {
+    jwk_key(jwks, kid).map(|(key, _)| key)
+}
+
+/// The key published under `kid` and the algorithm its JWK names, as a resource server reads
+/// them: `use` must be `sig`, and `kty` (and `crv`) must fit the algorithm.
+pub fn jwk_key(jwks: &Value, kid: &str) -> Option<(DecodingKey, Algorithm)> {
     let jwk = jwks["keys"].as_array()?.iter().find(|k| k["kid"] == kid)?;
-    Some(DecodingKey::from_rsa_components(jwk["n"].as_str()?, jwk["e"].as_str()?).unwrap())
+    assert_eq!(jwk["use"], "sig", "{jwk}");
+    let alg: Algorithm = jwk["alg"].as_str()?.parse().unwrap();
+    let field = |name: &str| {
+        jwk[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in {jwk}"))
+    };
+    let key = match (jwk["kty"].as_str()?, alg) {
+        ("RSA", Algorithm::RS256 | Algorithm::PS256) => {
+            DecodingKey::from_rsa_components(field("n"), field("e")).unwrap()
+        }
+        ("EC", Algorithm::ES256) => {
+            assert_eq!(jwk["crv"], "P-256", "{jwk}");
+            DecodingKey::from_ec_components(field("x"), field("y")).unwrap()
+        }
+        ("OKP", Algorithm::EdDSA) => {
+            assert_eq!(jwk["crv"], "Ed25519", "{jwk}");
+            DecodingKey::from_ed_components(field("x")).unwrap()
+        }
+        other => panic!("a JWK of an unexpected type: {other:?} in {jwk}"),
+    };
+    Some((key, alg))
 }
 
 /// The `kid` of every key in a JWKS document, in order.
@@ -149,7 +176,12 @@ pub fn kid_of(token: &str) -> String {
 
 /// A resource server's rules: RS256, this issuer and audience, no leeway, every time claim checked.
 pub fn validation(issuer: &str, audience: &str) -> Validation {
-    let mut validation = Validation::new(Algorithm::RS256);
+    validation_for(Algorithm::RS256, issuer, audience)
+}
+
+/// [`validation`] for tokens of `alg`.
+pub fn validation_for(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
+    let mut validation = Validation::new(alg);
     validation.set_audience(&[audience]);
     validation.set_issuer(&[issuer]);
     validation.validate_nbf = true;
