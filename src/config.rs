@@ -104,6 +104,15 @@ pub struct Config {
     pub client_assertion_max_lifetime: i64,
     /// Also accept the token endpoint URL as a client assertion's `aud` (before rfc7523bis).
     pub client_assertion_token_endpoint_audience: bool,
+    /// Remote JWKS may be fetched over http and from loopback addresses (tests only).
+    pub jwks_fetch_allow_http_loopback: bool,
+    /// Networks a remote JWKS may be fetched from although the SSRF guard refuses them
+    /// (private, link-local, ...).
+    pub jwks_fetch_allowed_networks: Vec<ipnet::IpNet>,
+    /// Seconds a remote JWKS fetch may take, connecting included.
+    pub jwks_fetch_timeout: u64,
+    /// The largest remote JWKS document read, in bytes.
+    pub jwks_fetch_max_bytes: usize,
     pub log_format: LogFormat,
     pub database_max_connections: u32,
     pub sessions: SessionPolicy,
@@ -253,6 +262,13 @@ impl Config {
             src.int("client_assertion_max_lifetime", 3600, 10, 86_400);
         let client_assertion_token_endpoint_audience =
             src.flag("client_assertion_token_endpoint_audience", false);
+        let jwks_fetch_allow_http_loopback = src.flag("jwks_fetch_allow_http_loopback", false);
+        let jwks_fetch_allowed_networks = src
+            .raw("jwks_fetch_allowed_networks")
+            .map(|list| parse_networks("jwks_fetch_allowed_networks", &list, &mut src.errors))
+            .unwrap_or_default();
+        let jwks_fetch_timeout = src.int("jwks_fetch_timeout", 5, 1, 60);
+        let jwks_fetch_max_bytes = src.int("jwks_fetch_max_bytes", 65_536, 1024, 1_048_576);
         let log_format = match src.raw("log_format").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -287,7 +303,7 @@ impl Config {
         };
         let trusted_proxies = src
             .raw("trusted_proxies")
-            .map(|list| parse_networks(&list, &mut src.errors))
+            .map(|list| parse_networks("trusted_proxies", &list, &mut src.errors))
             .unwrap_or_default();
         let audit_retention = src.int("audit_retention", 90 * DAY, DAY, 10 * 365 * DAY);
         let purge_interval = src.int("purge_interval", 300, 1, DAY);
@@ -352,6 +368,10 @@ impl Config {
             clock_skew,
             client_assertion_max_lifetime,
             client_assertion_token_endpoint_audience,
+            jwks_fetch_allow_http_loopback,
+            jwks_fetch_allowed_networks,
+            jwks_fetch_timeout: jwks_fetch_timeout.unsigned_abs(),
+            jwks_fetch_max_bytes: usize::try_from(jwks_fetch_max_bytes).unwrap_or(65_536),
             log_format,
             database_max_connections: u32::try_from(database_max_connections).unwrap_or(10),
             sessions,

@@ -51,6 +51,8 @@ pub mod config;
 pub mod crypto;
 /// One-line reports of an error and its causes, for logs and the command line.
 pub mod error_chain;
+/// Remote JWKS (`jwks_uri`) fetched under an SSRF guard, bounded in time and size, and cached.
+pub mod jwks_fetch;
 /// Files and folders only their owner may read (secrets at rest, the SQLite database).
 pub mod private_file;
 /// OAuth/OIDC protocol types and rules, free of I/O.

@@ -164,8 +164,12 @@ pub(super) fn listen_address(raw: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{raw:?}: the host name {host:?} has no address; {example}"))
 }
 
-/// Comma-separated addresses or CIDR networks.
-pub(super) fn parse_networks(list: &str, errors: &mut Vec<String>) -> Vec<ipnet::IpNet> {
+/// Comma-separated addresses or CIDR networks, the value of the setting `name`.
+pub(super) fn parse_networks(
+    name: &str,
+    list: &str,
+    errors: &mut Vec<String>,
+) -> Vec<ipnet::IpNet> {
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -174,11 +178,7 @@ pub(super) fn parse_networks(list: &str, errors: &mut Vec<String>) -> Vec<ipnet:
                 .parse::<ipnet::IpNet>()
                 .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
             parsed
-                .map_err(|_| {
-                    errors.push(format!(
-                        "trusted_proxies: {item:?} is not an address or network"
-                    ))
-                })
+                .map_err(|_| errors.push(format!("{name}: {item:?} is not an address or network")))
                 .ok()
         })
         .collect()

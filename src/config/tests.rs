@@ -256,3 +256,45 @@ fn signing_algs_come_from_a_file_array_or_a_comma_list_and_need_rs256() {
     );
     assert!(text.contains("must include RS256"), "{text}");
 }
+
+#[test]
+fn jwks_fetch_settings_are_read_and_checked() {
+    let c = Config::from_sources(None, &HashMap::new()).unwrap();
+    assert!(!c.jwks_fetch_allow_http_loopback);
+    assert!(c.jwks_fetch_allowed_networks.is_empty());
+    assert_eq!((c.jwks_fetch_timeout, c.jwks_fetch_max_bytes), (5, 65_536));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "jwks_fetch_allowed_networks = [\"10.20.0.0/16\", \"fd00:ec2::254\"]\n\
+         jwks_fetch_allow_http_loopback = true\njwks_fetch_timeout = 2\n",
+    )
+    .unwrap();
+    let c = Config::from_sources(Some(&path), &HashMap::new()).unwrap();
+    assert!(c.jwks_fetch_allow_http_loopback);
+    assert_eq!(c.jwks_fetch_allowed_networks.len(), 2);
+    assert_eq!(c.jwks_fetch_timeout, 2);
+
+    let err = Config::from_sources(
+        None,
+        &env(&[
+            (
+                "CASTELLAN_JWKS_FETCH_ALLOWED_NETWORKS",
+                "10.0.0.0/8, nowhere",
+            ),
+            ("CASTELLAN_JWKS_FETCH_TIMEOUT", "0"),
+            ("CASTELLAN_JWKS_FETCH_MAX_BYTES", "100"),
+            ("CASTELLAN_JWKS_FETCH_ALLOW_HTTP_LOOPBACK", "yes"),
+        ]),
+    )
+    .unwrap_err();
+    assert_eq!(err.0.len(), 4, "{err}");
+    assert!(
+        err.0
+            .iter()
+            .any(|e| e.starts_with("jwks_fetch_allowed_networks: \"nowhere\"")),
+        "{err}"
+    );
+}
