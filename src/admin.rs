@@ -22,7 +22,7 @@ pub async fn create_client(
         .map_err(store::Error::internal_from)?;
     // A public client gets no secret at all: it proves itself with PKCE; a private_key_jwt
     // client proves itself with its key.
-    let secret = match new.public || new.keys.is_some() {
+    let secret = match new.public || new.keys.is_some() || new.jwks_uri.is_some() {
         true => None,
         false => Some(GeneratedSecret::generate().map_err(internal)?),
     };
@@ -95,6 +95,7 @@ pub async fn bootstrap(
         skip_consent: false,
         pkce_required: true,
         keys: None,
+        jwks_uri: None,
         id_token_signing_alg: None,
     };
     let (record, secret) = create_client(store, clock, &new).await?;

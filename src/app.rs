@@ -128,6 +128,9 @@ impl App {
                 skew: config.clock_skew,
                 token_endpoint_audience: config.client_assertion_token_endpoint_audience,
             },
+            fetcher: Arc::new(crate::jwks_fetch::JwksFetcher::new(
+                crate::jwks_fetch::FetchPolicy::from_config(config),
+            )),
         });
         let metadata = ServerMetadata::for_issuer(&issuer_url, &config.signing_algs);
         let discovery = Discovery {

@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::{Config, MAX_TOKEN_TTL, MIN_TOKEN_TTL};
 use crate::crypto::client_assertion::ClientKey;
 use crate::issuer::federation::parse_conditions;
+use crate::jwks_fetch::{FetchPolicy, JwksFetcher};
 use crate::protocol::{
     ApiIdentifier, ClientId, GrantType, RedirectUri, Scope, SigningAlg, TenantSlug,
 };
@@ -65,8 +66,12 @@ pub enum ClientCommand {
         #[arg(long, value_parser = ["client_secret", "private_key_jwt"], default_value = "client_secret")]
         auth: String,
         /// The client's public keys (a JWKS or one JWK), for --auth private_key_jwt.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
         jwks_file: Option<std::path::PathBuf>,
+        /// Or where the client publishes its keys (https; fetched, cached, never from a
+        /// private address), for --auth private_key_jwt.
+        #[arg(long, value_name = "URL")]
+        jwks_uri: Option<String>,
         /// What its ID tokens are signed with (id_token_signed_response_alg): an enabled
         /// algorithm, RS256 by default. Until that algorithm's key is active, they are RS256.
         #[arg(long, value_name = "ALG", value_parser = parse_alg)]
@@ -233,6 +238,8 @@ struct ClientView<'a> {
     pkce_required: bool,
     token_endpoint_auth_method: &'static str,
     keys: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<&'a str>,
     trust_links: Vec<LinkView<'a>>,
     id_token_signed_response_alg: SigningAlg,
 }
@@ -284,6 +291,7 @@ fn view<'a>(c: &'a ClientRecord, secret: Option<&'a str>) -> ClientView<'a> {
             (false, false) => "client_secret_basic",
         },
         keys: c.keys.iter().map(|k| k.kid.as_str()).collect(),
+        jwks_uri: c.jwks_uri.as_deref(),
         trust_links: c
             .links
             .iter()
@@ -416,6 +424,7 @@ async fn create(
             pkce,
             auth,
             jwks_file,
+            jwks_uri,
             id_token_signing_alg,
             json,
         } => {
@@ -423,21 +432,27 @@ async fn create(
                 enabled(config, alg)?;
             }
             let create = matches.and_then(|m| m.subcommand_matches("create"));
-            let keys = match (auth.as_str(), jwks_file) {
-                ("private_key_jwt", Some(file)) => Some(read_keys(&file)?),
-                ("private_key_jwt", None) => {
+            let keyed = auth == "private_key_jwt";
+            if !keyed && (jwks_file.is_some() || jwks_uri.is_some()) {
+                return Err(CliError::Usage(
+                    "--jwks-file and --jwks-uri are for --auth private_key_jwt".into(),
+                ));
+            }
+            let keys = match (keyed, jwks_file, &jwks_uri) {
+                (true, Some(file), _) => Some(read_keys(&file)?),
+                (true, None, None) => {
                     return Err(CliError::Usage(
-                        "--auth private_key_jwt needs the client's public keys: --jwks-file FILE"
-                            .into(),
+                        "--auth private_key_jwt needs the client's public keys: --jwks-file FILE or --jwks-uri URL".into(),
                     ));
                 }
-                (_, Some(_)) => {
-                    return Err(CliError::Usage(
-                        "--jwks-file is for --auth private_key_jwt".into(),
-                    ));
-                }
-                (_, None) => None,
+                _ => None,
             };
+            if let Some(uri) = &jwks_uri {
+                JwksFetcher::new(FetchPolicy::from_config(config))
+                    .check_url(uri)
+                    .await
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
+            }
             let new = NewClient {
                 tenant: usage(TenantSlug::parse(&tenant))?,
                 name,
@@ -456,6 +471,7 @@ async fn create(
                 skip_consent,
                 pkce_required: pkce == "required",
                 keys,
+                jwks_uri,
                 id_token_signing_alg: id_token_signing_alg.filter(|a| *a != SigningAlg::RS256),
             };
             let (record, secret) = admin::create_client(store, clock, &new).await?;

@@ -173,7 +173,7 @@ pub async fn run(command: Command, matches: &ArgMatches, config: &Config) -> Res
         }
         Command::Keys(cmd) => keys::run(cmd, &store, config, &clock).await,
         Command::Audit(cmd) => audit::run(cmd, &store, &clock).await,
-        Command::Trust(cmd) => trust::run(cmd, &store, clock.now()).await,
+        Command::Trust(cmd) => trust::run(cmd, &store, config, clock.now()).await,
         Command::Backup { file } => backup(&store, config, &file).await,
     };
     if let (Ok(()), Some(event)) = (&result, change)

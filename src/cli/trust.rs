@@ -3,8 +3,10 @@
 use clap::{ArgGroup, Subcommand};
 
 use super::{CliError, output, usage};
+use crate::config::Config;
 use crate::crypto::client_assertion::ClientKey;
 use crate::issuer::federation::parse_conditions;
+use crate::jwks_fetch::{FetchPolicy, JwksFetcher};
 use crate::protocol::TenantSlug;
 use crate::store::Store;
 use crate::store::trusts::{Trust, TrustKeys};
@@ -27,7 +29,8 @@ pub enum TrustCommand {
         /// The issuer's public keys as a JWKS file (a Kubernetes cluster's, uploaded).
         #[arg(long, value_name = "FILE")]
         jwks_file: Option<std::path::PathBuf>,
-        /// Fetch the keys from this URL (https).
+        /// Fetch the keys from this URL (https, never from a private address unless
+        /// jwks_fetch_allowed_networks says so).
         #[arg(long, value_name = "URL")]
         jwks_uri: Option<String>,
         /// Find the keys through the issuer's OpenID discovery document.
@@ -67,7 +70,12 @@ pub enum TrustCommand {
     },
 }
 
-pub async fn run(cmd: TrustCommand, store: &Store, now: i64) -> Result<(), CliError> {
+pub async fn run(
+    cmd: TrustCommand,
+    store: &Store,
+    config: &Config,
+    now: i64,
+) -> Result<(), CliError> {
     match cmd {
         TrustCommand::Create {
             tenant,
@@ -100,9 +108,16 @@ pub async fn run(cmd: TrustCommand, store: &Store, now: i64) -> Result<(), CliEr
                         .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
                     TrustKeys::Jwks(text)
                 }
-                (None, Some(_), _) | (None, None, true) => {
+                (None, Some(uri), _) => {
+                    JwksFetcher::new(FetchPolicy::from_config(config))
+                        .check_url(&uri)
+                        .await
+                        .map_err(|e| CliError::Usage(e.to_string()))?;
+                    TrustKeys::JwksUri(uri)
+                }
+                (None, None, true) => {
                     return Err(CliError::Usage(
-                        "fetching a trust's keys (--jwks-uri, --discovery) is not supported yet: upload them with --jwks-file".into(),
+                        "finding a trust's keys by discovery is not supported yet: give the issuer's jwks_uri with --jwks-uri, or upload the keys with --jwks-file".into(),
                     ));
                 }
                 (None, None, false) => unreachable_keys()?,

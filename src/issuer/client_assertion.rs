@@ -68,13 +68,21 @@ impl Issuer {
                 "this client is not registered for private_key_jwt: it authenticates with its secret",
             ));
         }
-        let keys: Vec<ClientKey> = client
-            .keys
-            .iter()
-            .filter_map(|k| serde_json::from_str(&k.jwk).ok())
-            .filter_map(|jwk: Value| ClientKey::parse(&jwk).ok())
-            .collect();
-        parsed.verify_signature(&keys).map_err(|e| refuse(e.0))?;
+        match &client.jwks_uri {
+            Some(uri) => {
+                self.verify_fetched(&parsed, uri, client.client_id.as_str())
+                    .await?;
+            }
+            None => {
+                let keys: Vec<ClientKey> = client
+                    .keys
+                    .iter()
+                    .filter_map(|k| serde_json::from_str(&k.jwk).ok())
+                    .filter_map(|jwk: Value| ClientKey::parse(&jwk).ok())
+                    .collect();
+                parsed.verify_signature(&keys).map_err(|e| refuse(e.0))?;
+            }
+        }
         let (jti, exp) = self.check_own_claims(&parsed.claims, client.client_id.as_str())?;
         if client.disabled_at.is_some() {
             return Err(refuse("this client is disabled"));
@@ -82,6 +90,28 @@ impl Issuer {
         self.consume_jti(client.client_id.as_str(), jti, exp)
             .await?;
         Ok(client)
+    }
+
+    /// Verifies with the key set published at `uri`: from the fetcher's cache, and if that
+    /// fails (a key rotated since), once more from a fresh copy, at most once per
+    /// `refetch_interval` for `who`.
+    pub(super) async fn verify_fetched(
+        &self,
+        token: &UnverifiedAssertion<'_>,
+        uri: &str,
+        who: &str,
+    ) -> Result<(), OAuthError> {
+        let unavailable =
+            |e: crate::jwks_fetch::FetchError| refuse(format!("the keys cannot be had: {e}"));
+        let text = self.fetcher.keys(uri).await.map_err(unavailable)?;
+        let first = verify_text(token, &text);
+        if first.is_ok() {
+            return first;
+        }
+        match self.fetcher.refetch(uri, who).await.map_err(unavailable)? {
+            Some(fresh) => verify_text(token, &fresh),
+            None => first,
+        }
     }
 
     /// Accepts `jti` once until its assertion has expired, on every node.
@@ -180,6 +210,24 @@ impl Issuer {
             )))
         }
     }
+}
+
+/// Verifies `token` with a JWKS document; keys that cannot verify safely are skipped.
+pub(super) fn verify_text(token: &UnverifiedAssertion<'_>, jwks: &str) -> Result<(), OAuthError> {
+    let keys: Vec<ClientKey> = match serde_json::from_str::<Value>(jwks) {
+        Ok(doc) => doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|jwk| ClientKey::parse(jwk).ok())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    token
+        .verify_signature(&keys)
+        .map(|_| ())
+        .map_err(|e| refuse(e.0))
 }
 
 /// The assertion's `jti`: required, 1 to [`MAX_JTI_LEN`] characters.

@@ -105,6 +105,7 @@ mod tests {
             private_key_jwt: false,
             keys: vec![],
             links: vec![],
+            jwks_uri: None,
         }
     }
 

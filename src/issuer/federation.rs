@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::Issuer;
-use super::client_assertion::jti_of;
-use crate::crypto::client_assertion::{ClientKey, UnverifiedAssertion};
+use super::client_assertion::{jti_of, verify_text};
+use crate::crypto::client_assertion::UnverifiedAssertion;
 use crate::protocol::OAuthError;
 use crate::store::clients::ClientRecord;
 use crate::store::trusts::{Trust, TrustKeys, TrustLink};
@@ -40,8 +40,19 @@ impl Issuer {
                 ))
             })?;
         let trust = &link.trust;
-        let keys = trust_keys(trust)?;
-        token.verify_signature(&keys).map_err(|e| refuse(e.0))?;
+        match &trust.keys {
+            TrustKeys::Jwks(text) => verify_text(token, text)?,
+            TrustKeys::JwksUri(uri) => {
+                let who = format!("trust {}/{}", trust.tenant, trust.name);
+                self.verify_fetched(token, uri, &who).await?;
+            }
+            TrustKeys::Discovery => {
+                return Err(refuse(format!(
+                    "trust {}'s keys are found by discovery, which this server does not do yet",
+                    trust.name
+                )));
+            }
+        }
         let audience = trust.audience.as_deref().unwrap_or(&self.ctx.issuer_url);
         if !carries_audience(token.claims.get("aud"), audience) {
             return Err(refuse(format!(
@@ -81,18 +92,6 @@ fn accepts_issuer(trust: &Trust, iss: Option<&str>, sub: &str, spiffe: bool) -> 
             .is_some_and(|rest| rest.starts_with('/'));
     }
     iss == Some(trust.issuer.as_str())
-}
-
-fn trust_keys(trust: &Trust) -> Result<Vec<ClientKey>, OAuthError> {
-    match &trust.keys {
-        TrustKeys::Jwks(text) => ClientKey::parse_set(text)
-            .map(|keys| keys.into_iter().map(|(k, _)| k).collect())
-            .map_err(|e| refuse(format!("trust {}'s keys are unusable: {e}", trust.name))),
-        TrustKeys::JwksUri(_) | TrustKeys::Discovery => Err(refuse(format!(
-            "trust {}'s keys are fetched from its issuer, which this server does not do yet",
-            trust.name
-        ))),
-    }
 }
 
 /// Workload tokens name their audiences in a string or a list (Kubernetes: a list).

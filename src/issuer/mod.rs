@@ -94,6 +94,8 @@ pub struct Issuer {
     /// Caps every lifetime: retired keys are kept published exactly this long (plus skew).
     pub max_ttl: i64,
     pub assertions: client_assertion::AssertionPolicy,
+    /// Key sets that clients and trusted issuers publish (`jwks_uri`).
+    pub fetcher: Arc<crate::jwks_fetch::JwksFetcher>,
 }
 
 impl Issuer {

@@ -79,14 +79,19 @@ async fn key_client(
     tx: &mut Transaction<'_, Any>,
     client_id: &ClientId,
 ) -> Result<(String, Vec<String>)> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT id, auth_method FROM clients WHERE client_id = $1")
+    let row: Option<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, auth_method, jwks_uri FROM clients WHERE client_id = $1")
             .bind(client_id.as_str())
             .fetch_optional(&mut **tx)
             .await?;
-    let Some((row, method)) = row else {
+    let Some((row, method, uri)) = row else {
         return Err(no_such_client(client_id));
     };
+    if let Some(uri) = uri {
+        return Err(Error::Invalid(format!(
+            "client {client_id} publishes its keys at {uri}: rotate them there"
+        )));
+    }
     if method != super::clients::PRIVATE_KEY_JWT {
         return Err(Error::Invalid(format!(
             "client {client_id} authenticates with a secret, not with keys"

@@ -63,6 +63,8 @@ pub struct ClientRecord {
     pub private_key_jwt: bool,
     /// The public keys its assertions may be signed with.
     pub keys: Vec<ClientJwk>,
+    /// Or where it publishes them (then `keys` is empty).
+    pub jwks_uri: Option<String>,
     /// External subjects (of trusted workload-token issuers) that authenticate as this client.
     pub links: Vec<super::trusts::TrustLink>,
 }
@@ -115,6 +117,8 @@ pub struct NewClient {
     pub pkce_required: bool,
     /// `Some`: a `private_key_jwt` client with these keys (and no secret).
     pub keys: Option<Vec<ClientJwk>>,
+    /// A `private_key_jwt` client whose keys are fetched from here instead (not with `keys`).
+    pub jwks_uri: Option<String>,
     pub id_token_signing_alg: Option<SigningAlg>,
 }
 
@@ -159,6 +163,18 @@ impl NewClient {
                     .into(),
             ));
         }
+        if self.jwks_uri.is_some() {
+            if self.keys.is_some() {
+                return Err(Error::Invalid(
+                    "give the client's keys one way: --jwks-file or --jwks-uri, not both".into(),
+                ));
+            }
+            if self.public {
+                return Err(Error::Invalid(
+                    "a public client has no credentials: it cannot use private_key_jwt".into(),
+                ));
+            }
+        }
         if let Some(keys) = &self.keys {
             if self.public {
                 return Err(Error::Invalid(
@@ -197,8 +213,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO clients (id, client_id, tenant_id, name, secret_hash, token_ttl, disabled_at, created_at, \
              updated_at, is_public, skip_consent, pkce_required, display_name, auth_method, \
-             id_token_signed_response_alg) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9, $10, $11, $12, $13)",
+             id_token_signed_response_alg, jwks_uri) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&id)
         .bind(client_id.as_str())
@@ -211,12 +227,13 @@ impl Store {
         .bind(i64::from(new.skip_consent))
         .bind(i64::from(new.pkce_required))
         .bind(shown)
-        .bind(if new.keys.is_some() {
+        .bind(if new.keys.is_some() || new.jwks_uri.is_some() {
             PRIVATE_KEY_JWT
         } else {
             "client_secret"
         })
         .bind(new.id_token_signing_alg.map(SigningAlg::as_str))
+        .bind(new.jwks_uri.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(Error::from)

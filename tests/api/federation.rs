@@ -371,20 +371,4 @@ async fn a_spiffe_jwt_svid_authenticates_by_its_spiffe_id(backend: Backend) {
         "invalid_client",
     )
     .await;
-
-    let out = app
-        .cli(&[
-            "trust",
-            "create",
-            "--tenant",
-            "default",
-            "--name",
-            "remote",
-            "--issuer",
-            "https://issuer.example",
-            "--jwks-uri",
-            "https://issuer.example/jwks",
-        ])
-        .await;
-    assert!(out.refusal().contains("not supported yet"), "{out:?}");
 }

@@ -32,6 +32,7 @@ mod installation;
 mod interop;
 mod introspection;
 mod jwks_discovery;
+mod jwks_uri;
 mod key_errors;
 mod lockout;
 mod logout;

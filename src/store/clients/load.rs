@@ -29,6 +29,7 @@ pub(super) struct ClientRow {
     skip_consent: i64,
     pkce_required: i64,
     auth_method: String,
+    jwks_uri: Option<String>,
     id_token_signed_response_alg: Option<String>,
 }
 
@@ -44,11 +45,11 @@ impl By {
         match self {
             Self::RowId => {
                 "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.display_name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at, c.is_public, c.skip_consent, c.pkce_required, c.auth_method, c.id_token_signed_response_alg FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
+                 c.created_at, c.is_public, c.skip_consent, c.pkce_required, c.auth_method, c.id_token_signed_response_alg, c.jwks_uri FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE c.id = $1"
             }
             Self::ClientId => {
                 "SELECT c.id, c.client_id, c.tenant_id, t.slug, c.name, c.display_name, c.secret_hash, c.token_ttl, c.disabled_at, \
-                 c.created_at, c.is_public, c.skip_consent, c.pkce_required, c.auth_method, c.id_token_signed_response_alg FROM clients c JOIN tenants t ON t.id = c.tenant_id \
+                 c.created_at, c.is_public, c.skip_consent, c.pkce_required, c.auth_method, c.id_token_signed_response_alg, c.jwks_uri FROM clients c JOIN tenants t ON t.id = c.tenant_id \
                  WHERE c.client_id = $1"
             }
         }
@@ -191,5 +192,6 @@ pub(super) async fn load(
             .map(|(kid, jwk)| super::ClientJwk { kid, jwk })
             .collect(),
         links,
+        jwks_uri: row.jwks_uri,
     }))
 }

@@ -56,7 +56,8 @@ impl ClientUpdate {
             public: c.public,
             skip_consent: self.skip_consent.unwrap_or(c.skip_consent),
             pkce_required: self.pkce_required.unwrap_or(c.pkce_required),
-            keys: c.private_key_jwt.then(|| c.keys.clone()),
+            keys: (c.private_key_jwt && c.jwks_uri.is_none()).then(|| c.keys.clone()),
+            jwks_uri: c.jwks_uri.clone(),
             id_token_signing_alg: c.id_token_signing_alg,
         })
     }

@@ -181,6 +181,7 @@ impl TestDb {
             skip_consent: false,
             pkce_required: true,
             keys: None,
+            jwks_uri: None,
             id_token_signing_alg: None,
         })
         .await
@@ -233,6 +234,7 @@ impl TestDb {
             skip_consent: false,
             pkce_required: true,
             keys: None,
+            jwks_uri: None,
             id_token_signing_alg: None,
         })
         .await
