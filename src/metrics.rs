@@ -46,6 +46,29 @@ impl From<GrantType> for Grant {
     }
 }
 
+/// How a client authenticated, for `client_authentications`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum AuthMethodLabel {
+    client_secret,
+    private_key_jwt,
+    federated,
+    none,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    success,
+    failure,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabels {
+    pub method: AuthMethodLabel,
+    pub outcome: Outcome,
+}
+
 /// Values read when scraped rather than kept up to date.
 pub struct Snapshot {
     pub active_key_age: i64,
@@ -59,6 +82,7 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabels, Histogram>,
     pub tokens_issued: Family<GrantLabels, Counter>,
+    pub client_authentications: Family<AuthLabels, Counter>,
     pub signin_failures: Counter,
     pub lockouts: Counter,
     active_key_age: Gauge,
@@ -82,6 +106,12 @@ impl Metrics {
             (|| Histogram::new(exponential_buckets(0.0005, 2.0, 15))) as fn() -> Histogram,
         );
         let tokens_issued = Family::<GrantLabels, Counter>::default();
+        let client_authentications = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "client_authentications",
+            "Client authentications at the token, introspection and revocation endpoints, by method and outcome",
+            client_authentications.clone(),
+        );
         let signin_failures = Counter::default();
         let lockouts = Counter::default();
         let active_key_age = Gauge::default();
@@ -138,6 +168,7 @@ impl Metrics {
             requests,
             latency,
             tokens_issued,
+            client_authentications,
             signin_failures,
             lockouts,
             active_key_age,
@@ -152,6 +183,17 @@ impl Metrics {
             .get_or_create(&GrantLabels {
                 grant: grant.into(),
             })
+            .inc();
+    }
+
+    pub fn client_authenticated(&self, method: AuthMethodLabel, ok: bool) {
+        let outcome = if ok {
+            Outcome::success
+        } else {
+            Outcome::failure
+        };
+        self.client_authentications
+            .get_or_create(&AuthLabels { method, outcome })
             .inc();
     }
 

@@ -25,10 +25,12 @@ pub enum EventKind {
     KeyRotated,
     KeyRevoked,
     KeyImported,
+    /// A client proved itself with a key or a workload token (not a secret).
+    ClientAuthenticated,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::SigninSuccess,
         Self::SigninFailure,
         Self::SigninLockout,
@@ -46,6 +48,7 @@ impl EventKind {
         Self::KeyRotated,
         Self::KeyRevoked,
         Self::KeyImported,
+        Self::ClientAuthenticated,
     ];
 
     /// The name stored in the `event` column.
@@ -68,6 +71,7 @@ impl EventKind {
             Self::KeyRotated => "key.rotated",
             Self::KeyRevoked => "key.revoked",
             Self::KeyImported => "key.imported",
+            Self::ClientAuthenticated => "client.authenticated",
         }
     }
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::Issuer;
+use crate::audit::{AuditEvent, EventKind, Outcome};
 use crate::crypto::client_assertion::{ClientKey, UnverifiedAssertion};
+use crate::metrics::AuthMethodLabel;
 use crate::protocol::OAuthError;
 use crate::protocol::client_auth::ClientCredentials;
 use crate::store::clients::ClientRecord;
@@ -33,11 +35,42 @@ fn refuse(why: impl Into<String>) -> OAuthError {
     OAuthError::invalid_client(why)
 }
 
+/// How an assertion proved the client, for the audit trail and the metrics.
+struct Proof {
+    method: AuthMethodLabel,
+    detail: String,
+}
+
 impl Issuer {
+    /// Counts the outcome and audits each success with its method, `kid` and external identity.
     pub(super) async fn authenticate_assertion(
         &self,
         creds: &ClientCredentials,
     ) -> Result<Arc<ClientRecord>, OAuthError> {
+        match self.check_assertion(creds).await {
+            Ok((client, proof)) => {
+                self.ctx.metrics.client_authenticated(proof.method, true);
+                self.ctx.audit.record(
+                    AuditEvent::new(EventKind::ClientAuthenticated, Outcome::Success)
+                        .tenant(client.tenant.as_str())
+                        .client(client.client_id.as_str())
+                        .detail(proof.detail),
+                );
+                Ok(client)
+            }
+            Err(e) => {
+                self.ctx
+                    .metrics
+                    .client_authenticated(AuthMethodLabel::private_key_jwt, false);
+                Err(e)
+            }
+        }
+    }
+
+    async fn check_assertion(
+        &self,
+        creds: &ClientCredentials,
+    ) -> Result<(Arc<ClientRecord>, Proof), OAuthError> {
         let Some(assertion) = &creds.assertion else {
             return Err(refuse("the client assertion is missing"));
         };
@@ -59,19 +92,30 @@ impl Issuer {
         let iss = parsed.claims.get("iss").and_then(Value::as_str);
         let own = !assertion.spiffe && iss == Some(client.client_id.as_str());
         if !client.links.is_empty() && !own {
-            self.authenticate_federated(&client, &parsed, assertion.spiffe)
+            let (link, kid) = self
+                .authenticate_federated(&client, &parsed, assertion.spiffe)
                 .await?;
-            return Ok(client);
+            let detail = format!(
+                "federated: trust {} issuer {:?} subject {:?} kid {kid:?}",
+                link.trust.name,
+                iss.unwrap_or(""),
+                link.subject
+            );
+            let proof = Proof {
+                method: AuthMethodLabel::federated,
+                detail,
+            };
+            return Ok((client, proof));
         }
         if !client.private_key_jwt {
             return Err(refuse(
                 "this client is not registered for private_key_jwt: it authenticates with its secret",
             ));
         }
-        match &client.jwks_uri {
+        let kid = match &client.jwks_uri {
             Some(uri) => {
                 self.verify_fetched(&parsed, uri, client.client_id.as_str())
-                    .await?;
+                    .await?
             }
             None => {
                 let keys: Vec<ClientKey> = client
@@ -80,16 +124,24 @@ impl Issuer {
                     .filter_map(|k| serde_json::from_str(&k.jwk).ok())
                     .filter_map(|jwk: Value| ClientKey::parse(&jwk).ok())
                     .collect();
-                parsed.verify_signature(&keys).map_err(|e| refuse(e.0))?;
+                parsed
+                    .verify_signature(&keys)
+                    .map_err(|e| refuse(e.0))?
+                    .kid
+                    .clone()
             }
-        }
+        };
         let (jti, exp) = self.check_own_claims(&parsed.claims, client.client_id.as_str())?;
         if client.disabled_at.is_some() {
             return Err(refuse("this client is disabled"));
         }
         self.consume_jti(client.client_id.as_str(), jti, exp)
             .await?;
-        Ok(client)
+        let proof = Proof {
+            method: AuthMethodLabel::private_key_jwt,
+            detail: format!("private_key_jwt: kid {kid:?}"),
+        };
+        Ok((client, proof))
     }
 
     /// Verifies with the key set published at `uri`: from the fetcher's cache, and if that
@@ -100,7 +152,7 @@ impl Issuer {
         token: &UnverifiedAssertion<'_>,
         uri: &str,
         who: &str,
-    ) -> Result<(), OAuthError> {
+    ) -> Result<String, OAuthError> {
         let unavailable =
             |e: crate::jwks_fetch::FetchError| refuse(format!("the keys cannot be had: {e}"));
         let text = self.fetcher.keys(uri).await.map_err(unavailable)?;
@@ -213,7 +265,11 @@ impl Issuer {
 }
 
 /// Verifies `token` with a JWKS document; keys that cannot verify safely are skipped.
-pub(super) fn verify_text(token: &UnverifiedAssertion<'_>, jwks: &str) -> Result<(), OAuthError> {
+/// Returns the `kid` of the key that verified it.
+pub(super) fn verify_text(
+    token: &UnverifiedAssertion<'_>,
+    jwks: &str,
+) -> Result<String, OAuthError> {
     let keys: Vec<ClientKey> = match serde_json::from_str::<Value>(jwks) {
         Ok(doc) => doc
             .get("keys")
@@ -226,7 +282,7 @@ pub(super) fn verify_text(token: &UnverifiedAssertion<'_>, jwks: &str) -> Result
     };
     token
         .verify_signature(&keys)
-        .map(|_| ())
+        .map(|k| k.kid.clone())
         .map_err(|e| refuse(e.0))
 }
 

@@ -19,13 +19,14 @@ fn refuse(why: impl Into<String>) -> OAuthError {
 }
 
 impl Issuer {
-    /// The link that accepted the token; every check of its trust has passed.
+    /// The link that accepted the token and the `kid` that verified it; every check of its
+    /// trust has passed.
     pub(super) async fn authenticate_federated<'c>(
         &self,
         client: &'c ClientRecord,
         token: &UnverifiedAssertion<'_>,
         spiffe: bool,
-    ) -> Result<&'c TrustLink, OAuthError> {
+    ) -> Result<(&'c TrustLink, String), OAuthError> {
         let text = |name: &str| token.claims.get(name).and_then(Value::as_str);
         let sub = text("sub").ok_or_else(|| refuse("the workload token has no sub"))?;
         let iss = text("iss");
@@ -40,11 +41,11 @@ impl Issuer {
                 ))
             })?;
         let trust = &link.trust;
-        match &trust.keys {
+        let kid = match &trust.keys {
             TrustKeys::Jwks(text) => verify_text(token, text)?,
             TrustKeys::JwksUri(uri) => {
                 let who = format!("trust {}/{}", trust.tenant, trust.name);
-                self.verify_fetched(token, uri, &who).await?;
+                self.verify_fetched(token, uri, &who).await?
             }
             TrustKeys::Discovery => {
                 return Err(refuse(format!(
@@ -52,7 +53,7 @@ impl Issuer {
                     trust.name
                 )));
             }
-        }
+        };
         let audience = trust.audience.as_deref().unwrap_or(&self.ctx.issuer_url);
         if !carries_audience(token.claims.get("aud"), audience) {
             return Err(refuse(format!(
@@ -75,7 +76,7 @@ impl Issuer {
             let issuer = format!("trust {}/{}", trust.tenant, trust.name);
             self.consume_jti(&issuer, jti, exp).await?;
         }
-        Ok(link)
+        Ok((link, kid))
     }
 }
 

@@ -17,6 +17,7 @@ use crate::audit::{AuditEvent, EventKind, Outcome};
 use crate::context::Context;
 use crate::crypto::SecretHash;
 use crate::crypto::jwt::{self, JwtType};
+use crate::metrics::AuthMethodLabel;
 use crate::protocol::claims::{AccessTokenClaims, TokenResponse};
 use crate::protocol::client_auth::{AuthMethod, ClientCredentials};
 use crate::protocol::token_request::TokenRequest;
@@ -196,6 +197,21 @@ impl Issuer {
         if creds.method == AuthMethod::PrivateKeyJwt {
             return self.authenticate_assertion(creds).await;
         }
+        let method = match creds.method {
+            AuthMethod::None => AuthMethodLabel::none,
+            _ => AuthMethodLabel::client_secret,
+        };
+        let result = self.authenticate_secret(creds).await;
+        self.ctx
+            .metrics
+            .client_authenticated(method, result.is_ok());
+        result
+    }
+
+    async fn authenticate_secret(
+        &self,
+        creds: &ClientCredentials,
+    ) -> Result<Arc<ClientRecord>, OAuthError> {
         let refuse = || OAuthError::invalid_client("unknown client or wrong secret");
         let client = self.ctx.clients.get(&creds.client_id).await?;
         let presented = creds.secret.as_ref().map(|s| s.secret());

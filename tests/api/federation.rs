@@ -118,6 +118,16 @@ async fn a_kubernetes_service_account_token_authenticates_its_linked_client(back
     assert_eq!(claims["tenant_id"], "default");
     assert_eq!(claims["scope"], "billing:read");
     assert!(claims.get("kubernetes.io").is_none());
+    let rows = app.audit_rows(&["client.authenticated"]).await;
+    assert!(
+        rows.iter().any(|r| r["event"] == "client.authenticated"
+            && r["client_id"] == client.as_str()
+            && r["detail"].as_str().is_some_and(|d| d.contains("federated")
+                && d.contains(CLUSTER)
+                && d.contains(SERVICE_ACCOUNT)
+                && d.contains("cluster-key-1"))),
+        "{rows:#?}"
+    );
     // Projected tokens are presented many times: this trust allows it.
     assert_eq!(
         present(&app, &client, JWT_BEARER, &token).await.status(),

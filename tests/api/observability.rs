@@ -42,6 +42,8 @@ async fn metrics_count_requests_tokens_and_failures(backend: Backend) {
         "castellan_http_requests_total{route=\"/token\",method=\"POST\",status=\"401\"} 1",
         "castellan_http_requests_total{route=\"/login\",method=\"POST\",status=\"200\"} 1",
         "castellan_tokens_issued_total{grant=\"client_credentials\"} 2",
+        "castellan_client_authentications_total{method=\"client_secret\",outcome=\"success\"} 2",
+        "castellan_client_authentications_total{method=\"client_secret\",outcome=\"failure\"} 1",
         "castellan_signin_failures_total 1",
         "castellan_lockouts_total 0",
         "castellan_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/token\"} 3",

@@ -149,6 +149,37 @@ async fn assertions_signed_by_a_registered_key_get_tokens(backend: Backend) {
     .await;
     assert_eq!(revoked.status(), 200);
 
+    // Every key-based authentication is audited with its kid, and counted.
+    let rows = app.audit_rows(&["client.authenticated"]).await;
+    let details: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["event"] == "client.authenticated" && r["client_id"] == client.id.as_str())
+        .filter_map(|r| r["detail"].as_str())
+        .collect();
+    for kid in ["ec-1", "ed-1", "rsa-1"] {
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains("private_key_jwt") && d.contains(kid)),
+            "{kid}: {details:?}"
+        );
+    }
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "castellan_client_authentications_total{method=\"private_key_jwt\",outcome=\"success\"}"
+        ),
+        "{metrics}"
+    );
+
     let discovery: Value = app
         .http
         .get(app.url("/.well-known/openid-configuration"))
