@@ -530,3 +530,49 @@ async fn a_replayed_assertion_is_accepted_once_across_two_nodes(backend: Backend
         "{statuses:?}"
     );
 }
+
+/// Python authlib's `private_key_jwt_sign`, unmodified, signs the assertion: Castellan accepts
+/// it when the client names the issuer as audience, and refuses authlib's default (the token
+/// endpoint URL) as rfc7523bis asks.
+#[tokio::test]
+async fn an_assertion_signed_by_authlib_is_accepted() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    setup(&app).await;
+    for key in [
+        ClientKeyPair::es256("authlib-ec"),
+        ClientKeyPair::rs256("authlib-rsa"),
+    ] {
+        let name = format!("authlib {}", key.kid);
+        let client = key_client(&app, &name, &[&key]).await;
+        let pem = app.dir.path().join(format!("{}.pem", key.kid));
+        std::fs::write(&pem, &key.pem).unwrap();
+        let alg = if key.kid == "authlib-ec" {
+            "ES256"
+        } else {
+            "RS256"
+        };
+        let sign = |audience: &str| {
+            let script = "import sys\n\
+                from authlib.oauth2.rfc7523 import private_key_jwt_sign\n\
+                key = open(sys.argv[1]).read()\n\
+                token = private_key_jwt_sign(key, sys.argv[2], sys.argv[3], alg=sys.argv[4], header={'kid': sys.argv[5]})\n\
+                print(token.decode() if isinstance(token, bytes) else token)\n";
+            let out = std::process::Command::new("/usr/bin/python3")
+                .args(["-c", script])
+                .args([pem.to_str().unwrap(), &client.id, audience, alg, &key.kid])
+                .output()
+                .expect("python3 with authlib (scripts/test installs python3-authlib)");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        let accepted = token_with(&app, &sign(&app.issuer)).await;
+        assert_eq!(accepted.status(), 200, "{alg}");
+        let token_endpoint = format!("{}/token", app.issuer);
+        let refused = token_with(&app, &sign(&token_endpoint)).await;
+        expect_oauth_error(refused, 401, "invalid_client").await;
+    }
+}

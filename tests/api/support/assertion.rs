@@ -19,6 +19,8 @@ pub struct ClientKeyPair {
     pub alg: Algorithm,
     pub encoding: EncodingKey,
     pub jwk: Value,
+    /// The private key as PKCS#8 PEM, for other libraries to sign with.
+    pub pem: String,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -36,6 +38,7 @@ impl ClientKeyPair {
             kid: kid.into(),
             alg: Algorithm::ES256,
             encoding: EncodingKey::from_ec_der(pkcs8.as_ref()),
+            pem: pkcs8_pem(pkcs8.as_ref()),
             jwk: json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
                 "x": b64(&public[1..33]), "y": b64(&public[33..65])}),
         }
@@ -49,6 +52,7 @@ impl ClientKeyPair {
             kid: kid.into(),
             alg: Algorithm::EdDSA,
             encoding: EncodingKey::from_ed_der(pkcs8.as_ref()),
+            pem: pkcs8_pem(pkcs8.as_ref()),
             jwk: json!({"kty": "OKP", "crv": "Ed25519", "kid": kid,
                 "x": b64(pair.public_key().as_ref())}),
         }
@@ -62,6 +66,7 @@ impl ClientKeyPair {
             kid: kid.into(),
             alg: Algorithm::RS256,
             encoding: EncodingKey::from_rsa_der(pkcs1_of(der.as_ref())),
+            pem: pkcs8_pem(der.as_ref()),
             jwk: json!({"kty": "RSA", "kid": kid, "alg": "RS256",
                 "n": b64(public.modulus().big_endian_without_leading_zero()),
                 "e": b64(public.exponent().big_endian_without_leading_zero())}),
@@ -101,6 +106,10 @@ impl ClientKeyPair {
         };
         self.sign_with_header(&json!({"alg": alg, "kid": self.kid, "typ": "JWT"}), claims)
     }
+}
+
+fn pkcs8_pem(der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()))
 }
 
 pub fn time_now() -> i64 {
