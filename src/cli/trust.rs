@@ -104,9 +104,12 @@ pub async fn run(
                     let text = std::fs::read_to_string(&file).map_err(|e| {
                         CliError::Usage(format!("cannot read {}: {e}", file.display()))
                     })?;
-                    ClientKey::parse_set(&text)
+                    let keys = ClientKey::parse_set(&text)
                         .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
-                    TrustKeys::Jwks(text)
+                    // Stored as a JWKS document, also when the file held a single JWK.
+                    let jwks: Vec<serde_json::Value> =
+                        keys.into_iter().map(|(_, jwk)| jwk).collect();
+                    TrustKeys::Jwks(serde_json::json!({ "keys": jwks }).to_string())
                 }
                 (None, Some(uri), _) => {
                     JwksFetcher::new(FetchPolicy::from_config(config))
@@ -179,10 +182,15 @@ fn check_name(name: &str) -> Result<(), CliError> {
 }
 
 fn check_issuer(issuer: &str, spiffe: bool) -> Result<(), CliError> {
+    // A SPIFFE trust domain: lower-case letters, digits, '.', '-' and '_', nothing else.
     let ok = if spiffe {
-        issuer
-            .strip_prefix("spiffe://")
-            .is_some_and(|d| !d.is_empty() && !d.trim_end_matches('/').contains('/'))
+        issuer.strip_prefix("spiffe://").is_some_and(|d| {
+            !d.is_empty()
+                && d.len() <= 255
+                && d.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_')
+                })
+        })
     } else {
         (issuer.starts_with("https://") || issuer.starts_with("http://"))
             && issuer.len() <= 2048

@@ -16,6 +16,10 @@ use crate::protocol::values::InvalidValue;
 
 pub use crate::protocol::client_assertion::{MAX_ASSERTION_LEN, SIGNING_ALGS};
 
+/// No client or issuer needs more keys at once; the bound keeps each check cheap whoever
+/// publishes the set.
+pub const MAX_SET_KEYS: usize = 10;
+
 /// A registered public key and the one algorithm it verifies.
 #[derive(Clone)]
 pub struct ClientKey {
@@ -41,6 +45,16 @@ impl ClientKey {
                     "the JWK holds the private member {private:?}: register the public key only"
                 )));
             }
+        }
+        if jwk.get("use").is_some_and(|u| u != "sig") {
+            return Err(bad("the key is not for signatures (its use is not sig)"));
+        }
+        if jwk
+            .get("key_ops")
+            .and_then(Value::as_array)
+            .is_some_and(|ops| !ops.iter().any(|o| o == "verify"))
+        {
+            return Err(bad("the key's key_ops do not include verify"));
         }
         let parsed: Jwk = serde_json::from_value(jwk.clone())
             .map_err(|e| bad(&format!("not a JWK Castellan can use: {e}")))?;
@@ -126,6 +140,12 @@ impl ClientKey {
         if jwks.is_empty() {
             return Err(InvalidValue("the key set holds no key".into()));
         }
+        if jwks.len() > MAX_SET_KEYS {
+            return Err(InvalidValue(format!(
+                "the key set holds {} keys; at most {MAX_SET_KEYS} are accepted",
+                jwks.len()
+            )));
+        }
         let mut out: Vec<(Self, Value)> = Vec::with_capacity(jwks.len());
         for jwk in jwks {
             let key = Self::parse(&jwk)?;
@@ -151,6 +171,9 @@ pub struct AssertionHeader {
     pub alg: String,
     pub kid: Option<String>,
     pub typ: Option<String>,
+    /// Extensions the signer says must be understood (RFC 7515 §4.1.11): none are, so any
+    /// `crit` is refused.
+    pub crit: Option<Value>,
 }
 
 /// An assertion split and decoded, its signature not yet checked.
@@ -193,6 +216,9 @@ impl<'a> UnverifiedAssertion<'a> {
         };
         let header: AssertionHeader = serde_json::from_value(decode(header, "header")?)
             .map_err(|_| refuse("the assertion's header has no alg"))?;
+        if header.crit.is_some() {
+            return Err(refuse("the assertion's crit extensions are not supported"));
+        }
         let claims = decode(payload, "payload")?;
         if !claims.is_object() {
             return Err(refuse("the assertion's payload is not a JSON object"));

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::Issuer;
 use crate::audit::{AuditEvent, EventKind, Outcome};
-use crate::crypto::client_assertion::{ClientKey, UnverifiedAssertion};
+use crate::crypto::client_assertion::{ClientKey, MAX_SET_KEYS, UnverifiedAssertion};
 use crate::metrics::AuthMethodLabel;
 use crate::protocol::OAuthError;
 use crate::protocol::client_auth::ClientCredentials;
@@ -112,6 +112,13 @@ impl Issuer {
                 "this client is not registered for private_key_jwt: it authenticates with its secret",
             ));
         }
+        if assertion.spiffe {
+            return Err(refuse(
+                "a jwt-spiffe assertion is a workload's, for a trust link; this client has none",
+            ));
+        }
+        // The cheap checks first, so a junk assertion costs no key fetch or signature check.
+        let (jti, exp) = self.check_own_claims(&parsed.claims, client.client_id.as_str())?;
         let kid = match &client.jwks_uri {
             Some(uri) => {
                 self.verify_fetched(&parsed, uri, client.client_id.as_str())
@@ -131,7 +138,6 @@ impl Issuer {
                     .clone()
             }
         };
-        let (jti, exp) = self.check_own_claims(&parsed.claims, client.client_id.as_str())?;
         if client.disabled_at.is_some() {
             return Err(refuse("this client is disabled"));
         }
@@ -153,11 +159,20 @@ impl Issuer {
         uri: &str,
         who: &str,
     ) -> Result<String, OAuthError> {
-        let unavailable =
-            |e: crate::jwks_fetch::FetchError| refuse(format!("the keys cannot be had: {e}"));
+        // The reason goes to the operator's log, not to whoever sent the assertion.
+        let unavailable = |e: crate::jwks_fetch::FetchError| {
+            tracing::warn!(%who, error = %e, "published keys cannot be fetched");
+            refuse("the published keys cannot be fetched now")
+        };
         let text = self.fetcher.keys(uri).await.map_err(unavailable)?;
         let first = verify_text(token, &text);
-        if first.is_ok() {
+        // A fresh copy can only help a kid the cached one lacks (or an assertion without one).
+        let known_kid = token
+            .header
+            .kid
+            .as_deref()
+            .is_some_and(|kid| has_kid(&text, kid));
+        if first.is_ok() || known_kid {
             return first;
         }
         match self.fetcher.refetch(uri, who).await.map_err(unavailable)? {
@@ -176,7 +191,7 @@ impl Issuer {
         let fresh = self
             .ctx
             .store
-            .consume_assertion(issuer, jti, exp + self.assertions.skew)
+            .consume_assertion(issuer, jti, exp.saturating_add(self.assertions.skew))
             .await?;
         if fresh {
             Ok(())
@@ -211,7 +226,7 @@ impl Issuer {
         let now = self.ctx.clock.now();
         let skew = self.assertions.skew;
         let exp = time("exp").ok_or_else(|| refuse("the assertion has no numeric exp"))?;
-        if exp + skew < now {
+        if exp.saturating_add(skew) < now {
             return Err(refuse("the client assertion has expired"));
         }
         let too_long = || {
@@ -219,20 +234,20 @@ impl Issuer {
                 "the client assertion lives too long: at most {max_lifetime} seconds"
             ))
         };
-        if exp - now > max_lifetime + skew {
+        if exp.saturating_sub(now) > max_lifetime + skew {
             return Err(too_long());
         }
         match (claims.get("iat"), time("iat")) {
             (Some(_), None) => return Err(refuse("the assertion's iat is not a number")),
-            (_, Some(iat)) if iat > now + skew => {
+            (_, Some(iat)) if iat > now.saturating_add(skew) => {
                 return Err(refuse("the client assertion was issued in the future"));
             }
-            (_, Some(iat)) if exp - iat > max_lifetime => return Err(too_long()),
+            (_, Some(iat)) if exp.saturating_sub(iat) > max_lifetime => return Err(too_long()),
             _ => {}
         }
         match (claims.get("nbf"), time("nbf")) {
             (Some(_), None) => Err(refuse("the assertion's nbf is not a number")),
-            (_, Some(nbf)) if nbf > now + skew => {
+            (_, Some(nbf)) if nbf > now.saturating_add(skew) => {
                 Err(refuse("the client assertion is not valid yet"))
             }
             _ => Ok(exp),
@@ -276,6 +291,7 @@ pub(super) fn verify_text(
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
+            .take(MAX_SET_KEYS)
             .filter_map(|jwk| ClientKey::parse(jwk).ok())
             .collect(),
         Err(_) => Vec::new(),
@@ -284,6 +300,18 @@ pub(super) fn verify_text(
         .verify_signature(&keys)
         .map(|k| k.kid.clone())
         .map_err(|e| refuse(e.0))
+}
+
+/// Does the JWKS document hold a key with this `kid`?
+fn has_kid(jwks: &str, kid: &str) -> bool {
+    serde_json::from_str::<Value>(jwks).is_ok_and(|doc| {
+        doc.get("keys")
+            .and_then(Value::as_array)
+            .is_some_and(|keys| {
+                keys.iter()
+                    .any(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
+            })
+    })
 }
 
 /// The assertion's `jti`: required, 1 to [`MAX_JTI_LEN`] characters.

@@ -41,19 +41,6 @@ impl Issuer {
                 ))
             })?;
         let trust = &link.trust;
-        let kid = match &trust.keys {
-            TrustKeys::Jwks(text) => verify_text(token, text)?,
-            TrustKeys::JwksUri(uri) => {
-                let who = format!("trust {}/{}", trust.tenant, trust.name);
-                self.verify_fetched(token, uri, &who).await?
-            }
-            TrustKeys::Discovery => {
-                return Err(refuse(format!(
-                    "trust {}'s keys are found by discovery, which this server does not do yet",
-                    trust.name
-                )));
-            }
-        };
         let audience = trust.audience.as_deref().unwrap_or(&self.ctx.issuer_url);
         if !carries_audience(token.claims.get("aud"), audience) {
             return Err(refuse(format!(
@@ -68,12 +55,27 @@ impl Issuer {
                 )));
             }
         }
+        // Keys last: a junk token costs no key fetch or signature check.
+        let kid = match &trust.keys {
+            TrustKeys::Jwks(text) => verify_text(token, text)?,
+            TrustKeys::JwksUri(uri) => {
+                let who = format!("trust {}/{}", trust.tenant, trust.name);
+                self.verify_fetched(token, uri, &who).await?
+            }
+            TrustKeys::Discovery => {
+                return Err(refuse(format!(
+                    "trust {}'s keys are found by discovery, which this server does not do yet",
+                    trust.name
+                )));
+            }
+        };
         if client.disabled_at.is_some() {
             return Err(refuse("this client is disabled"));
         }
         if !trust.reusable_jti {
             let jti = jti_of(&token.claims)?;
-            let issuer = format!("trust {}/{}", trust.tenant, trust.name);
+            // Keyed by the issuer, not the trust: two trusts of one issuer accept a token once.
+            let issuer = format!("issuer {}", trust.issuer);
             self.consume_jti(&issuer, jti, exp).await?;
         }
         Ok((link, kid))

@@ -167,6 +167,14 @@ fn special_v6(a: Ipv6Addr) -> Option<&'static str> {
         "a site-local address"
     } else if a.is_multicast() {
         "a multicast address"
+    } else if s[0] == 0x2002
+        || (s[0], s[1]) == (0x2001, 0)
+        || s[..3] == [0x64, 0xff9b, 1]
+        || s[..6] == [0, 0, 0, 0, 0xffff, 0]
+    {
+        // 6to4, Teredo, local-use NAT64 and IPv4-translated addresses carry an IPv4 address
+        // that may be private: refused rather than decoded.
+        "a transition address carrying IPv4 (6to4, Teredo, NAT64, translated)"
     } else if s[..6] == [0; 6] || s[0] == 0x2001 && s[1] == 0x0db8 || s[..4] == [0x100, 0, 0, 0] {
         // IPv4-compatible (deprecated), documentation, discard-only.
         "a reserved address"

@@ -199,6 +199,50 @@ async fn a_kubernetes_service_account_token_authenticates_its_linked_client(back
     let response = present(&app, &stranger, JWT_BEARER, &token).await;
     expect_oauth_error(response, 401, "invalid_client").await;
 
+    // Too many keys in a set, and a degenerate SPIFFE trust domain, are refused at creation.
+    let many: Vec<ClientKeyPair> = (0..11)
+        .map(|i| ClientKeyPair::ed25519(&format!("k{i}")))
+        .collect();
+    let many_file = app.dir.path().join("many.jwks");
+    std::fs::write(
+        &many_file,
+        ClientKeyPair::jwks(&many.iter().collect::<Vec<_>>()),
+    )
+    .unwrap();
+    let many_path = many_file.to_str().unwrap();
+    let out = app
+        .cli(&[
+            "trust",
+            "create",
+            "--tenant",
+            "default",
+            "--name",
+            "many",
+            "--issuer",
+            CLUSTER,
+            "--jwks-file",
+            many_path,
+        ])
+        .await;
+    assert!(out.refusal().contains("at most 10"), "{out:?}");
+    let one = trust_file(&app, "one", &cluster);
+    let out = app
+        .cli(&[
+            "trust",
+            "create",
+            "--tenant",
+            "default",
+            "--name",
+            "all",
+            "--issuer",
+            "spiffe:///",
+            "--spiffe",
+            "--jwks-file",
+            &one,
+        ])
+        .await;
+    assert!(out.refusal().contains("trust domain"), "{out:?}");
+
     // A trust of another tenant cannot be linked; a linked trust cannot be deleted.
     app.cli_tenants(&["acme"]).await;
     let foreign = service(&app, "acme").await;
@@ -247,7 +291,10 @@ async fn a_ci_token_must_meet_its_conditions_and_is_used_once(backend: Backend) 
     let app = TestApp::spawn(backend).await;
     setup(&app).await;
     let ci = ClientKeyPair::es256("ci-1");
-    let file = trust_file(&app, "ci", &ci);
+    // A single JWK (not a set) is as good a key file.
+    let single = app.dir.path().join("ci.jwk");
+    std::fs::write(&single, ci.jwk.to_string()).unwrap();
+    let file = single.to_str().unwrap().to_owned();
     let issuer = "https://token.actions.example.com";
     app.cli(&[
         "trust",
@@ -287,6 +334,35 @@ async fn a_ci_token_must_meet_its_conditions_and_is_used_once(backend: Backend) 
         json!({"iss": issuer, "sub": subject, "aud": "castellan", "iat": now, "exp": now + 300,
             "jti": random_jti(), "repository": repository, "repository_owner": owner})
     };
+    // A second trust of the same issuer, linked to another client.
+    app.cli(&[
+        "trust",
+        "create",
+        "--tenant",
+        "default",
+        "--name",
+        "ci-again",
+        "--issuer",
+        issuer,
+        "--jwks-file",
+        &file,
+        "--audience",
+        "castellan",
+    ])
+    .await
+    .ok();
+    let other = service(&app, "default").await;
+    app.cli(&[
+        "client",
+        "link",
+        &other,
+        "--trust",
+        "ci-again",
+        "--subject",
+        subject,
+    ])
+    .await
+    .ok();
     let token = ci.sign(&job("acme/payments", "acme"));
     assert_eq!(
         present(&app, &client, JWT_BEARER, &token).await.status(),
@@ -298,6 +374,14 @@ async fn a_ci_token_must_meet_its_conditions_and_is_used_once(backend: Backend) 
         "invalid_client",
     )
     .await;
+    // Used once, it is used up for every trust of its issuer.
+    let (_, again) = expect_oauth_error(
+        present(&app, &other, JWT_BEARER, &token).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert!(again.to_string().contains("already used"), "{again}");
     assert!(
         body["error_description"]
             .as_str()

@@ -150,6 +150,7 @@ async fn a_client_publishing_its_keys_rotates_them_without_castellan(backend: Ba
         ("https://10.0.0.1/jwks", "private"),
         ("https://169.254.169.254/latest/jwks", "refused"),
         ("http://93.184.216.34/jwks", "https"),
+        ("https://[2002:a9fe:a9fe::]/jwks", "transition address"),
     ] {
         let args = [
             "client",

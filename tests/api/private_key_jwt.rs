@@ -222,6 +222,7 @@ fn reason(case: &str) -> &'static str {
         "alg differs from the key's" => "signs ES256, not RS256",
         "foreign typ" => "is not a client authentication JWT",
         "alg none" | "HS256 with the public key" => "is not accepted",
+        "crit extension" => "crit extensions are not supported",
         _ => "not a signed JWT",
     }
 }
@@ -308,6 +309,13 @@ async fn every_bad_assertion_is_refused_as_invalid_client(backend: Backend) {
         ("alg none", none),
         ("HS256 with the public key", hs256),
         ("not a JWT", "abc.def".into()),
+        (
+            "crit extension",
+            ec.sign_with_header(
+                &json!({"alg": "ES256", "kid": "ec-1", "crit": ["exp"], "exp": 1}),
+                &good(),
+            ),
+        ),
     ];
     for (what, assertion) in cases {
         let response = token_with(&app, &assertion).await;
@@ -346,6 +354,21 @@ async fn every_bad_assertion_is_refused_as_invalid_client(backend: Backend) {
     expect_oauth_error(both, 400, "invalid_request").await;
     let lone = post(&app, "/token", &[CC, ("client_assertion", &assertion)]).await;
     expect_oauth_error(lone, 400, "invalid_request").await;
+    // A SPIFFE-typed assertion is a workload's, not a client's own.
+    let spiffe = post(
+        &app,
+        "/token",
+        &[
+            CC,
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-spiffe",
+            ),
+            ("client_assertion", &ec.sign(&good())),
+        ],
+    )
+    .await;
+    expect_oauth_error(spiffe, 401, "invalid_client").await;
     let wrong_type = post(
         &app,
         "/token",
@@ -459,6 +482,14 @@ async fn a_client_rotates_its_key_with_overlap(backend: Backend) {
         (
             json!({"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}),
             "kid",
+        ),
+        (
+            {
+                let mut k = ClientKeyPair::es256("enc").jwk;
+                k["use"] = json!("enc");
+                k
+            },
+            "not for signatures",
         ),
     ];
     for (jwk, expected) in bad_keys {
