@@ -152,6 +152,8 @@ pub struct JwksFetcher {
     cache: Cache<String, Fetched>,
     /// (URL, who) pairs that refetched within `refetch_interval`.
     refetched: moka::sync::Cache<(String, String), ()>,
+    /// Issuer → the `jwks_uri` its discovery document names, for `min_cache`.
+    discovered: Cache<String, Arc<str>>,
 }
 
 impl std::fmt::Debug for JwksFetcher {
@@ -186,12 +188,17 @@ impl JwksFetcher {
             .max_capacity(MAX_REFETCHERS)
             .time_to_live(policy.refetch_interval)
             .build();
+        let discovered = Cache::builder()
+            .max_capacity(MAX_URLS)
+            .time_to_live(policy.min_cache)
+            .build();
         Self {
             policy,
             guard,
             client,
             cache,
             refetched,
+            discovered,
         }
     }
 
@@ -291,7 +298,63 @@ impl JwksFetcher {
         }
     }
 
+    /// The `jwks_uri` that `issuer`'s OpenID discovery document names (OIDC Discovery §4),
+    /// fetched under the same rules as a key set; the document's `issuer` must be `issuer`.
+    pub async fn discovered_jwks_uri(&self, issuer: &str) -> Result<Arc<str>, FetchError> {
+        self.discovered
+            .try_get_with_by_ref(issuer, self.discover(issuer))
+            .await
+            .map_err(|e| FetchError::clone(&e))
+    }
+
+    /// The discovery document's URL for an issuer.
+    pub fn discovery_url(issuer: &str) -> String {
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        )
+    }
+
+    async fn discover(&self, issuer: &str) -> Result<Arc<str>, FetchError> {
+        let url = Self::discovery_url(issuer);
+        let (text, _) = self.fetch_text(&url, "application/json").await?;
+        let wrong = |reason: String| FetchError::NotJwks {
+            url: url.clone(),
+            reason,
+        };
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| wrong(format!("the discovery document is not JSON ({e})")))?;
+        if doc.get("issuer").and_then(serde_json::Value::as_str) != Some(issuer) {
+            return Err(wrong(format!(
+                "the discovery document's issuer is not {issuer:?}"
+            )));
+        }
+        let jwks_uri = doc
+            .get("jwks_uri")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| wrong("the discovery document names no jwks_uri".into()))?;
+        self.vet(jwks_uri)?;
+        Ok(Arc::from(jwks_uri))
+    }
+
     async fn fetch(&self, url: &str) -> Result<Fetched, FetchError> {
+        let (text, lifetime) = self
+            .fetch_text(url, "application/jwk-set+json, application/json")
+            .await?;
+        let not_jwks = |reason: String| FetchError::NotJwks {
+            url: url.to_owned(),
+            reason,
+        };
+        serde_json::from_str::<KeySetShape>(&text)
+            .map_err(|e| not_jwks(format!("not a JSON object with a \"keys\" array ({e})")))?;
+        Ok(Fetched {
+            text: Arc::from(text),
+            lifetime,
+        })
+    }
+
+    /// A UTF-8 body of at most `max_bytes` from a 200 answer, and its cache lifetime.
+    async fn fetch_text(&self, url: &str, accept: &str) -> Result<(String, Duration), FetchError> {
         let (parsed, host) = self.vet(url)?;
         let client = self.client.as_ref().map_err(|reason| FetchError::Setup {
             url: url.to_owned(),
@@ -302,10 +365,7 @@ impl JwksFetcher {
             url: url.to_owned(),
             after: self.policy.timeout,
         };
-        let request = client
-            .get(parsed)
-            .header(ACCEPT, "application/jwk-set+json, application/json")
-            .send();
+        let request = client.get(parsed).header(ACCEPT, accept).send();
         let read = async {
             let response = request
                 .await
@@ -320,12 +380,7 @@ impl JwksFetcher {
             reason,
         };
         let text = String::from_utf8(body).map_err(|_| not_jwks("the body is not UTF-8".into()))?;
-        serde_json::from_str::<KeySetShape>(&text)
-            .map_err(|e| not_jwks(format!("not a JSON object with a \"keys\" array ({e})")))?;
-        Ok(Fetched {
-            text: Arc::from(text),
-            lifetime,
-        })
+        Ok((text, lifetime))
     }
 
     /// The body of a 200 response, read no further than `max_bytes`, and its cache lifetime.

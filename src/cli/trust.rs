@@ -119,9 +119,16 @@ pub async fn run(
                     TrustKeys::JwksUri(uri)
                 }
                 (None, None, true) => {
-                    return Err(CliError::Usage(
-                        "finding a trust's keys by discovery is not supported yet: give the issuer's jwks_uri with --jwks-uri, or upload the keys with --jwks-file".into(),
-                    ));
+                    if spiffe {
+                        return Err(CliError::Usage(
+                            "a SPIFFE trust domain has no discovery document: give --jwks-file or --jwks-uri".into(),
+                        ));
+                    }
+                    JwksFetcher::new(FetchPolicy::from_config(config))
+                        .check_url(&JwksFetcher::discovery_url(&issuer))
+                        .await
+                        .map_err(|e| CliError::Usage(e.to_string()))?;
+                    TrustKeys::Discovery
                 }
                 (None, None, false) => unreachable_keys()?,
             };

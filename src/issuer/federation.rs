@@ -63,10 +63,16 @@ impl Issuer {
                 self.verify_fetched(token, uri, &who).await?
             }
             TrustKeys::Discovery => {
-                return Err(refuse(format!(
-                    "trust {}'s keys are found by discovery, which this server does not do yet",
-                    trust.name
-                )));
+                let who = format!("trust {}/{}", trust.tenant, trust.name);
+                let uri = self
+                    .fetcher
+                    .discovered_jwks_uri(&trust.issuer)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(%who, error = %e, "the issuer's discovery document cannot be used");
+                        refuse("the issuer's published keys cannot be fetched now")
+                    })?;
+                self.verify_fetched(token, &uri, &who).await?
             }
         };
         if client.disabled_at.is_some() {

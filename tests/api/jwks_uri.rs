@@ -20,6 +20,8 @@ on_both_backends!(
 
 /// A JWKS endpoint of the test's own that counts its requests.
 struct Published {
+    /// The server's base URL, the issuer its discovery document names.
+    base: String,
     url: String,
     jwks: Arc<Mutex<String>>,
     hits: Arc<AtomicUsize>,
@@ -29,18 +31,33 @@ async fn publish(keys: &[&ClientKeyPair]) -> Published {
     let jwks = Arc::new(Mutex::new(ClientKeyPair::jwks(keys)));
     let hits = Arc::new(AtomicUsize::new(0));
     let (served, counted) = (Arc::clone(&jwks), Arc::clone(&hits));
-    let app = axum::Router::new().route(
-        "/jwks",
-        get(move || {
-            counted.fetch_add(1, Ordering::SeqCst);
-            let body = served.lock().unwrap().clone();
-            async move { ([(header::CACHE_CONTROL, "max-age=3600")], body) }
-        }),
-    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("{base}/jwks");
+    let discovery = json!({"issuer": base, "jwks_uri": url}).to_string();
+    let app = axum::Router::new()
+        .route(
+            "/jwks",
+            get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = served.lock().unwrap().clone();
+                async move { ([(header::CACHE_CONTROL, "max-age=3600")], body) }
+            }),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || {
+                let body = discovery.clone();
+                async move { body }
+            }),
+        );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Published { url, jwks, hits }
+    Published {
+        base,
+        url,
+        jwks,
+        hits,
+    }
 }
 
 const LOOPBACK: (&str, &str) = ("CASTELLAN_JWKS_FETCH_ALLOW_HTTP_LOOPBACK", "true");
@@ -226,18 +243,87 @@ async fn a_trust_fetches_its_issuers_keys(backend: Backend) {
     let response = token_with(&app, Some(&client), &cluster.sign(&claims)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(published.hits.load(Ordering::SeqCst), 1);
-    let out = app
-        .cli(&[
+    // An issuer whose keys are found through its OpenID discovery document.
+    let idp = ClientKeyPair::es256("idp-1");
+    let discovered = publish(&[&idp]).await;
+    app.cli_with_env(
+        &[
             "trust",
             "create",
             "--tenant",
             "default",
             "--name",
-            "found",
+            "idp",
             "--issuer",
-            issuer,
+            &discovered.base,
             "--discovery",
-        ])
-        .await;
-    assert!(out.refusal().contains("not supported yet"), "{out:?}");
+            "--reusable-jti",
+        ],
+        &[LOOPBACK],
+    )
+    .await
+    .ok();
+    let other = app.cli_service("default", BILLING, "billing:read").await.id;
+    app.cli(&[
+        "client",
+        "link",
+        &other,
+        "--trust",
+        "idp",
+        "--subject",
+        "job-7",
+    ])
+    .await
+    .ok();
+    let claims: Value = json!({"iss": discovered.base, "sub": "job-7", "aud": app.issuer,
+        "iat": now, "exp": now + 600});
+    let response = token_with(&app, Some(&other), &idp.sign(&claims)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(discovered.hits.load(Ordering::SeqCst), 1);
+    // A discovery document must name the trust's issuer exactly (OIDC Discovery §4.3).
+    let spoofed = format!("{}/", discovered.base);
+    app.cli_with_env(
+        &[
+            "trust",
+            "create",
+            "--tenant",
+            "default",
+            "--name",
+            "spoofed",
+            "--issuer",
+            &spoofed,
+            "--discovery",
+            "--reusable-jti",
+        ],
+        &[LOOPBACK],
+    )
+    .await
+    .ok();
+    app.cli(&["client", "unlink", &other, "--trust", "idp"])
+        .await
+        .ok();
+    app.cli(&[
+        "client",
+        "link",
+        &other,
+        "--trust",
+        "spoofed",
+        "--subject",
+        "job-7",
+    ])
+    .await
+    .ok();
+    let claims: Value = json!({"iss": spoofed, "sub": "job-7", "aud": app.issuer,
+        "iat": now, "exp": now + 600});
+    // Refused for the document, once the server has seen the new link.
+    crate::support::eventually(
+        "the spoofed issuer is refused for its document",
+        async || {
+            let refused = token_with(&app, Some(&other), &idp.sign(&claims)).await;
+            let body: Value = refused.json().await.unwrap();
+            let said = body["error_description"].as_str().unwrap_or("").to_owned();
+            said.contains("cannot be fetched").then_some(())
+        },
+    )
+    .await;
 }
