@@ -3,9 +3,9 @@
 
 use sqlx::{Any, Transaction};
 
-use super::clients::{ClientJwk, ClientRecord, load_by_row, no_such_client};
+use super::clients::{ClientJwk, ClientRecord, commit_loaded, no_such_client};
 use super::error::ResultExt;
-use super::{Error, Result, Store, commit_change};
+use super::{Error, Result, Store};
 use crate::protocol::ClientId;
 
 /// No client needs more keys at once than this; the bound keeps assertion checks cheap.
@@ -28,7 +28,7 @@ impl Store {
         for key in keys {
             insert_key(&mut tx, &row, key, now).await?;
         }
-        finish(tx, &row, client_id).await
+        commit_loaded(tx, &row, client_id).await
     }
 
     /// Removes a key; the client's last key stays, or it could never authenticate again.
@@ -50,7 +50,7 @@ impl Store {
             .bind(kid)
             .execute(&mut *tx)
             .await?;
-        finish(tx, &row, client_id).await
+        commit_loaded(tx, &row, client_id).await
     }
 }
 
@@ -102,16 +102,4 @@ async fn key_client(
         .fetch_all(&mut **tx)
         .await?;
     Ok((row, kids.into_iter().map(|(k,)| k).collect()))
-}
-
-async fn finish(
-    mut tx: Transaction<'_, Any>,
-    row: &str,
-    client_id: &ClientId,
-) -> Result<ClientRecord> {
-    let record = load_by_row(&mut tx, row)
-        .await?
-        .ok_or_else(|| no_such_client(client_id))?;
-    commit_change(tx).await?;
-    Ok(record)
 }

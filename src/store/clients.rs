@@ -406,17 +406,25 @@ impl Store {
 /// The `auth_method` of a client that signs assertions.
 pub(crate) const PRIVATE_KEY_JWT: &str = "private_key_jwt";
 
+/// Reads back the client a change wrote, then commits the change (telling every node).
+pub(crate) async fn commit_loaded(
+    mut tx: Transaction<'_, Any>,
+    row: &str,
+    client_id: &ClientId,
+) -> Result<ClientRecord> {
+    let record = load(&mut tx, By::RowId, row)
+        .await?
+        .ok_or_else(|| no_such_client(client_id))?;
+    commit_change(tx).await?;
+    Ok(record)
+}
+
 pub(crate) fn no_such_client(client_id: &ClientId) -> Error {
     Error::NotFound(format!("client {client_id} does not exist"))
 }
 
 fn check_name(name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.len() > 200 {
-        return Err(Error::Invalid(
-            "client name must be 1 to 200 characters".into(),
-        ));
-    }
-    Ok(())
+    super::edits::check_display_name("client", name)
 }
 
 /// The client_id is random, so a conflict on insert or rename is the name.

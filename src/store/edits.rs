@@ -4,7 +4,7 @@
 use super::references::{
     api_unreferenced, role_unreferenced, scope_unreferenced, tenant_unreferenced,
 };
-use super::roles::validate_name;
+use super::roles::{role_id, validate_name};
 use super::tenants::tenant_id;
 use super::{Error, Result, Store, commit_change};
 use crate::protocol::{ApiIdentifier, Scope, TenantSlug};
@@ -148,7 +148,8 @@ impl Store {
     }
 }
 
-fn check_display_name(what: &str, name: &str) -> Result<()> {
+/// Names people read (of clients, tenants, APIs): 1 to 200 characters.
+pub(super) fn check_display_name(what: &str, name: &str) -> Result<()> {
     if name.trim().is_empty() || name.len() > 200 {
         return Err(Error::Invalid(format!(
             "{what} name must be 1 to 200 characters"
@@ -163,14 +164,7 @@ async fn role_row(
     name: &str,
 ) -> Result<String> {
     let tenant_row = tenant_id(tx, tenant).await?;
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM roles WHERE tenant_id = $1 AND name = $2")
-            .bind(&tenant_row)
-            .bind(name)
-            .fetch_optional(&mut **tx)
-            .await?;
-    row.map(|(id,)| id)
-        .ok_or_else(|| Error::NotFound(format!("role {name:?} does not exist in tenant {tenant}")))
+    role_id(tx, &tenant_row, tenant, name).await
 }
 
 async fn api_row(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{Any, Transaction};
 
-use super::clients::{ClientRecord, load_by_row, no_such_client};
+use super::clients::{ClientRecord, commit_loaded, no_such_client};
 use super::error::ResultExt;
 use super::tenants::tenant_id;
 use super::{Error, Result, Store, commit_change, new_id};
@@ -192,7 +192,7 @@ impl Store {
         .await
         .map_err(Error::from)
         .on_conflict(|| format!("client {client_id} is already linked to trust {trust:?}"))?;
-        finish(tx, &client_row, client_id).await
+        commit_loaded(tx, &client_row, client_id).await
     }
 
     pub async fn unlink_client(&self, client_id: &ClientId, trust: &str) -> Result<ClientRecord> {
@@ -210,7 +210,7 @@ impl Store {
                 "client {client_id} is not linked to trust {trust:?}"
             )));
         }
-        finish(tx, &client_row, client_id).await
+        commit_loaded(tx, &client_row, client_id).await
     }
 }
 
@@ -323,16 +323,4 @@ async fn client_tenant(
     }
     let slug = TenantSlug::parse(&slug).map_err(|e| Error::internal(e.0))?;
     Ok((row, slug))
-}
-
-async fn finish(
-    mut tx: Transaction<'_, Any>,
-    row: &str,
-    client_id: &ClientId,
-) -> Result<ClientRecord> {
-    let record = load_by_row(&mut tx, row)
-        .await?
-        .ok_or_else(|| no_such_client(client_id))?;
-    commit_change(tx).await?;
-    Ok(record)
 }

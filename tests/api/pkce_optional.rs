@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::on_both_backends;
 use crate::support::browser::{param, redirect_params};
+use crate::support::oauth::claims_unverified;
 use crate::support::{
     Backend, Browser, CHALLENGE, PASSWORD, Rp, TestApp, VERIFIER, expect_oauth_error, text,
 };
@@ -56,13 +57,7 @@ async fn a_confidential_client_with_optional_pkce_signs_in_without_it_and_cannot
     let tokens = exchange_without_verifier(&rp, &code).await;
     assert_eq!(tokens.status(), 200);
     let tokens: Value = tokens.json().await.unwrap();
-    let id_token = text(&tokens, "id_token");
-    let payload = id_token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = claims_unverified(&text(&tokens, "id_token"));
     assert_eq!(claims["nonce"], "nonce-1");
 
     // A verifier for a code issued without a challenge is refused (and the code is spent).

@@ -180,15 +180,7 @@ async fn assertions_signed_by_a_registered_key_get_tokens(backend: Backend) {
         "{metrics}"
     );
 
-    let discovery: Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = app.openid_configuration().await;
     for field in [
         "token_endpoint_auth_methods_supported",
         "introspection_endpoint_auth_methods_supported",

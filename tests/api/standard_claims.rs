@@ -4,16 +4,10 @@
 use serde_json::Value;
 
 use crate::on_both_backends;
+use crate::support::oauth::claims_unverified;
 use crate::support::{Backend, PASSWORD, TestApp, text};
 
 on_both_backends!(profile_and_email_claims_follow_the_user_record);
-
-fn payload(jwt: &str) -> Value {
-    let part = jwt.split('.').nth(1).unwrap();
-    let bytes =
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, part).unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
 
 async fn profile_and_email_claims_follow_the_user_record(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -40,7 +34,7 @@ async fn profile_and_email_claims_follow_the_user_record(backend: Backend) {
     let updated_at = created["updated_at"].as_i64().unwrap();
     let rp = app.rp(app.create_web_client(&[]).await);
     let tokens = app.browser().signed_in_tokens(&rp).await;
-    let id = payload(&text(&tokens, "id_token"));
+    let id = claims_unverified(&text(&tokens, "id_token"));
     assert_eq!(id["given_name"], "Ada");
     assert_eq!(id["family_name"], "Lovelace");
     assert_eq!(id["name"], "Ada Lovelace");
@@ -87,7 +81,7 @@ async fn profile_and_email_claims_follow_the_user_record(backend: Backend) {
         .json()
         .await
         .unwrap();
-    let id = payload(&text(&refreshed, "id_token"));
+    let id = claims_unverified(&text(&refreshed, "id_token"));
     assert_eq!(id["email"], "ada@lovelace.example");
     assert_eq!(id["email_verified"], false);
     assert_eq!(id["given_name"], "Augusta Ada");
@@ -98,7 +92,7 @@ async fn profile_and_email_claims_follow_the_user_record(backend: Backend) {
         .refresh(&text(&refreshed, "refresh_token"), Some("openid"))
         .await;
     let narrow: Value = narrow.json().await.unwrap();
-    let id = payload(&text(&narrow, "id_token"));
+    let id = claims_unverified(&text(&narrow, "id_token"));
     for claim in [
         "given_name",
         "family_name",
@@ -127,15 +121,7 @@ async fn profile_and_email_claims_follow_the_user_record(backend: Backend) {
     );
 
     // The discovery document lists them.
-    let discovery: Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = app.openid_configuration().await;
     let supported = discovery["claims_supported"].as_array().unwrap();
     for claim in ["given_name", "family_name", "updated_at", "email_verified"] {
         assert!(supported.contains(&Value::from(claim)), "{claim}");

@@ -2,11 +2,13 @@
 //! and the result must pass the same rules as a new registration.
 
 use super::load::{By, load};
-use super::{ClientRecord, NewClient, check_name, grant_api, name_taken, no_such_client};
+use super::{
+    ClientRecord, NewClient, check_name, commit_loaded, grant_api, name_taken, no_such_client,
+};
 use crate::protocol::{ApiIdentifier, ClientId, GrantType, RedirectUri, Scope};
 use crate::store::error::ResultExt;
 use crate::store::roles::{Holder, grant_role};
-use crate::store::{Error, Result, Store, commit_change};
+use crate::store::{Error, Result, Store};
 
 /// What `client update` changes; `None` (or empty) leaves a field as it is.
 #[derive(Debug, Default)]
@@ -165,10 +167,6 @@ impl Store {
                 .await?;
             }
         }
-        let record = load(&mut tx, By::RowId, row)
-            .await?
-            .ok_or_else(|| no_such_client(client_id))?;
-        commit_change(tx).await?;
-        Ok(record)
+        commit_loaded(tx, row, client_id).await
     }
 }
