@@ -327,6 +327,59 @@ async fn client_names_are_unique_per_tenant_and_audit_rows_carry_the_id(backend:
             .contains("already has a client named \"svc\""),
         "{again:?}"
     );
+    // Two registrations of one new name at once: exactly one is made.
+    let grant = ["--grant", "client_credentials"];
+    let (a, b) = tokio::join!(
+        app.cli_create_client("acme", "twin", &grant),
+        app.cli_create_client("acme", "twin", &grant)
+    );
+    assert_eq!(
+        [a.success, b.success].iter().filter(|ok| **ok).count(),
+        1,
+        "{a:?} {b:?}"
+    );
+    let twins = app
+        .cli(&["client", "list", "--tenant", "acme", "--json"])
+        .await
+        .json();
+    let named_twin = twins
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "twin")
+        .count();
+    assert_eq!(named_twin, 1);
+
+    // An update cannot reach across tenants: an API another tenant owns, a role of another.
+    app.cli(&["tenant", "create", "beta"]).await.ok();
+    app.cli_create_api(
+        "urn:example:beta-only",
+        &["--scope", "b", "--tenant", "beta"],
+    )
+    .await
+    .ok();
+    app.cli(&["role", "create", "--tenant", "beta", "beta-admin"])
+        .await
+        .ok();
+    for extra in [
+        &["--api", "urn:example:beta-only", "--scope", "b"][..],
+        &["--role", "beta-admin"][..],
+    ] {
+        let mut args = vec!["client", "update", first.id.as_str()];
+        args.extend_from_slice(extra);
+        let out = app.cli(&args).await;
+        assert!(!out.success, "{extra:?}: {out:?}");
+        assert!(!out.stderr.contains("internal"), "{out:?}");
+    }
+    let shown = app
+        .cli(&["client", "show", &first.id, "--json"])
+        .await
+        .json();
+    assert_eq!(
+        shown["apis"],
+        json!([{"api": BILLING, "scopes": ["billing:read"]}])
+    );
+    assert_eq!(shown["roles"], json!(["admin"]));
     // Another tenant may use the name.
     let other = app
         .cli_create_client("default", "svc", &["--grant", "client_credentials"])
